@@ -1,0 +1,57 @@
+/** The drain's facts in the Prometheus text exposition format (0.0.4), for /metrics. */
+import { version } from "../package.json";
+import type { DrainPhase, DrainSnapshot } from "./drain.ts";
+import { drainDurationSeconds, type ManagerCounters, type StatusSettings } from "./status.ts";
+
+const PREFIX = "envoy_shutdown_manager_";
+const PHASES: readonly DrainPhase[] = ["idle", "draining", "drained", "timed_out", "failed"];
+
+type Sample = [labels: Record<string, string>, value: number];
+
+/** One metric family: HELP, TYPE and its samples (none when the value is not known yet). */
+function family(name: string, type: "gauge" | "counter", help: string, samples: Sample[]): string {
+  const lines = [`# HELP ${PREFIX}${name} ${help}`, `# TYPE ${PREFIX}${name} ${type}`];
+  for (const [labels, value] of samples) {
+    const rendered = Object.entries(labels).map(
+      ([key, label]) => `${key}="${label.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))}"`,
+    );
+    lines.push(`${PREFIX}${name}${rendered.length ? `{${rendered.join(",")}}` : ""} ${value}`);
+  }
+  return lines.join("\n");
+}
+
+const known = (value: number | undefined): Sample[] => (value === undefined ? [] : [[{}, value]]);
+
+export function renderMetrics(snapshot: DrainSnapshot, counters: ManagerCounters, settings: StatusSettings): string {
+  const families = [
+    family(
+      "drain_state",
+      "gauge",
+      "1 for the drain's current state, 0 for the others.",
+      PHASES.map((phase) => [{ state: phase }, snapshot.phase === phase ? 1 : 0]),
+    ),
+    family("open_connections", "gauge", "Open downstream connections at the last successful poll.", known(snapshot.openConnections)),
+    family("min_open_connections", "gauge", "The drain completes at or below this many open connections.", [
+      [{}, settings.minOpenConnections],
+    ]),
+    family(
+      "drain_start_time_seconds",
+      "gauge",
+      "Unix time the drain started.",
+      known(snapshot.startedAt === undefined ? undefined : snapshot.startedAt / 1000),
+    ),
+    family("drain_duration_seconds", "gauge", "How long the drain has run, or ran.", known(drainDurationSeconds(snapshot))),
+    family("polls_total", "counter", "Connection counts attempted.", [[{}, snapshot.polls]]),
+    family("healthcheck_fail_posts_total", "counter", "Successful POSTs of /healthcheck/fail.", [[{}, snapshot.healthCheckFailPosts]]),
+    family(
+      "admin_errors_total",
+      "counter",
+      "Failed admin API requests, by kind.",
+      Object.entries(snapshot.adminErrors).map(([kind, n]) => [{ kind }, n]),
+    ),
+    family("shutdown_waiters", "gauge", "/shutdown requests waiting for the drain.", [[{}, counters.waiters]]),
+    family("heals_total", "counter", "Leftover drains undone on start.", [[{}, counters.heals]]),
+    family("build_info", "gauge", "Always 1; the version is a label.", [[{ version }, 1]]),
+  ];
+  return `${families.join("\n")}\n`;
+}

@@ -1,0 +1,102 @@
+/** The sidecar's HTTP server: liveness, the preStop /shutdown hook, status and metrics. */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Server } from "bun";
+import type { Drain, DrainOutcome } from "./drain.ts";
+import { log } from "./log.ts";
+import { renderMetrics } from "./metrics.ts";
+import { type ManagerCounters, type StatusSettings, statusReport } from "./status.ts";
+import { untilAborted } from "./wait.ts";
+
+/** A request body this server would ever need: none. Anything larger is refused (413). */
+export const MAX_REQUEST_BODY_BYTES = 1024;
+
+export interface ServerOptions {
+  port: number;
+  hostname: string;
+  token: string | undefined;
+  drain: Drain;
+  counters: ManagerCounters;
+  /** Facts about the configuration shown by /status and /metrics. */
+  settings: StatusSettings;
+}
+
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, { status, headers: { ...TEXT, ...headers } });
+}
+
+/** The status code and body a /shutdown waiter gets for each way a drain can end. */
+export function shutdownResponse(outcome: DrainOutcome): Response {
+  if (outcome.phase === "drained") return text(200, "OK");
+  if (outcome.phase === "timed_out") return text(504, "drain timed out\n");
+  return text(500, "drain failed\n");
+}
+
+/** Compares bearer tokens in constant time (hashing first, so lengths leak nothing either). */
+function authorized(request: Request, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const digest = (value: string) => createHash("sha256").update(value).digest();
+  return timingSafeEqual(digest(request.headers.get("authorization") ?? ""), digest(`Bearer ${token}`));
+}
+
+/** The Allow header for a path: its methods, plus HEAD wherever GET is allowed. */
+function allowed(methods: Partial<Record<string, unknown>>): string {
+  const names = Object.keys(methods);
+  return (names.includes("GET") ? [...names, "HEAD"] : names).join(", ");
+}
+
+type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
+
+/** Starts Bun.serve with the routes; each path lists the methods it allows. */
+export function startServer(options: ServerOptions): Server<undefined> {
+  const { drain, counters, token } = options;
+
+  /** Waits for the shared drain; a waiter that goes away leaves the drain running for the others. */
+  const shutdown: Handler = async (request, server) => {
+    if (!authorized(request, token)) {
+      log.warn("refused /shutdown without the right bearer token", { remote: server.requestIP(request)?.address });
+      return text(401, "unauthorized\n", { "www-authenticate": "Bearer" });
+    }
+    // preStop hooks wait as long as the drain takes: exempt this request from Bun's idle timeout.
+    server.timeout(request, 0);
+    counters.waiters += 1;
+    try {
+      return shutdownResponse(await untilAborted(drain.start(), request.signal));
+    } catch {
+      return text(499, "client closed request\n");
+    } finally {
+      counters.waiters -= 1;
+    }
+  };
+
+  const routes: Record<string, Partial<Record<string, Handler>>> = {
+    "/healthz": { GET: () => text(200, "OK") },
+    "/shutdown": { GET: shutdown, POST: shutdown },
+    "/status": { GET: () => Response.json(statusReport(drain.snapshot, counters, options.settings)) },
+    "/metrics": {
+      GET: () =>
+        new Response(renderMetrics(drain.snapshot, counters, options.settings), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        }),
+    },
+  };
+
+  return Bun.serve({
+    port: options.port,
+    hostname: options.hostname,
+    maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+    fetch(request, server) {
+      const methods = routes[new URL(request.url).pathname];
+      if (!methods) return text(404, "not found\n");
+      const method = request.method === "HEAD" ? "GET" : request.method;
+      const handler = methods[method];
+      if (!handler) return text(405, "method not allowed\n", { allow: allowed(methods) });
+      return handler(request, server);
+    },
+    error(error) {
+      log.error(`request failed: ${error.message}`);
+      return text(500, "internal error\n");
+    },
+  });
+}
