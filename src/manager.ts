@@ -31,7 +31,6 @@ export async function runShutdownManager(config: Config): Promise<number> {
       readyFile: config.readyFile,
     },
   });
-  log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
 
   // A drain finished by the exec command in another container releases our waiters too.
   const stopWatching = watchReadyFile(config.readyFile, (phase) => {
@@ -39,9 +38,7 @@ export async function runShutdownManager(config: Config): Promise<number> {
     void drain.finishElsewhere(phase);
   });
 
-  if (config.healOnStart && (await healLeftoverDrain(admin, drain))) counters.heals += 1;
-
-  return new Promise<number>((resolve) => {
+  const exitCode = new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -62,4 +59,7 @@ export async function runShutdownManager(config: Config): Promise<number> {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+  log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
+  if (config.healOnStart && (await healLeftoverDrain(admin, drain))) counters.heals += 1;
+  return exitCode;
 }

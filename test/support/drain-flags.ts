@@ -1,0 +1,28 @@
+/** Flags for a fast drain against a fake Envoy, with the ready file in a fresh temporary directory. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach } from "bun:test";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary directory removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "esm-"));
+  dirs.push(dir);
+  return dir;
+}
+
+export interface FastDrain {
+  args: string[];
+  readyFile: string;
+}
+
+/** `--check-delay 0s --check-interval 100ms` against `admin`, plus `extra` (later flags win). */
+export function fastDrain(admin: string, extra: string[] = []): FastDrain {
+  const readyFile = join(tempDir(), "ready");
+  return { readyFile, args: ["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--ready-file", readyFile, ...extra] };
+}
