@@ -1,5 +1,6 @@
 /** Logging through consola: JSON lines for machines, readable lines for people. */
 import { closeSync, openSync, writeSync } from "node:fs";
+import { isatty } from "node:tty";
 import { type ConsolaInstance, createConsola, type LogObject } from "consola/core";
 import type { LogFormat, LogLevel } from "./config.ts";
 
@@ -60,12 +61,17 @@ export function configureLogging(options: LoggingOptions): void {
   const json = options.format === "json" || (options.format === "auto" && !process.stderr.isTTY);
   if (mirrorFd !== undefined) closeSync(mirrorFd);
   mirrorFd = options.mirrorPath ? openMirror(options.mirrorPath) : undefined;
+  // On a terminal, a log line first erases a progress line that may be showing.
+  const erase = !json && isatty(fd) ? "\r\x1b[2K" : "";
   log.level = LEVELS[options.level];
   log.setReporters([
     {
       log(logObj) {
-        const line = json ? formatJsonLine(logObj) : formatTextLine(logObj);
-        writeSync(fd, line);
+        const line = json ? formatJsonLine(logObj) : erase + formatTextLine(logObj);
+        // A log line that cannot be written (closed pipe) must never break a drain.
+        try {
+          writeSync(fd, line);
+        } catch {}
         if (mirrorFd !== undefined) writeLineToMirror(line);
       },
     },

@@ -63,8 +63,10 @@ export function startServer(options: ServerOptions): Server<undefined> {
     counters.waiters += 1;
     try {
       return shutdownResponse(await untilAborted(drain.start(), request.signal));
-    } catch {
-      return text(499, "client closed request\n");
+    } catch (error) {
+      // Nobody reads the answer to a request whose client went away; the drain goes on for the others.
+      if (request.signal.aborted) return text(499, "client closed request\n");
+      throw error;
     } finally {
       counters.waiters -= 1;
     }

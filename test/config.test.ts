@@ -56,7 +56,9 @@ describe("Go durations", () => {
     ["250us", 0.25],
   ])("%p is %p ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+5s", "0.0"])("%p is rejected", (text) => expect(parseDuration(text)).toBeUndefined());
+  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+5s", "0.0"])("%p is rejected", (text) =>
+    expect(parseDuration(text)).toBeUndefined(),
+  );
 });
 
 describe("admin addresses", () => {

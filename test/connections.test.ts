@@ -46,7 +46,8 @@ describe("counting from Envoy's JSON stats", () => {
   });
 
   test("values printed in exponent form still count", () => {
-    const body = '{"stats":[{"name":"listener.0.0.0.0_80.downstream_cx_active","value":1.23457e+06},{"name":"listener.admin.downstream_cx_active","value":1}]}';
+    const body =
+      '{"stats":[{"name":"listener.0.0.0.0_80.downstream_cx_active","value":1.23457e+06},{"name":"listener.admin.downstream_cx_active","value":1}]}';
     expect(countListenerConnections(body, []).total).toBe(1_234_570);
   });
 
@@ -54,8 +55,14 @@ describe("counting from Envoy's JSON stats", () => {
     ["not JSON", "<html>oops</html>"],
     ["no stats array", '{"status":"ok"}'],
     ["an empty list (no admin listener)", '{"stats":[]}'],
-    ["a non-numeric value", '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1},{"name":"listener.x_1.downstream_cx_active","value":"3"}]}'],
-    ["a negative value", '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1},{"name":"listener.x_1.downstream_cx_active","value":-1}]}'],
+    [
+      "a non-numeric value",
+      '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1},{"name":"listener.x_1.downstream_cx_active","value":"3"}]}',
+    ],
+    [
+      "a negative value",
+      '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1},{"name":"listener.x_1.downstream_cx_active","value":-1}]}',
+    ],
     ["null", "null"],
   ])("%s is an error, never a count of 0", (_, body) => {
     expect(() => countListenerConnections(body, [])).toThrow(AdminError);

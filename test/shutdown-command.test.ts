@@ -58,7 +58,10 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("TCP proxy connections are counted too", async () => {
-    fake = await startFakeEnvoy({ connections: { [TCP_LISTENER]: 2 }, timeline: [{ afterFailMs: 400, connections: { [TCP_LISTENER]: 0 } }] });
+    fake = await startFakeEnvoy({
+      connections: { [TCP_LISTENER]: 2 },
+      timeline: [{ afterFailMs: 400, connections: { [TCP_LISTENER]: 0 } }],
+    });
     const { code } = runAlone(fastDrain(fake.adminAddress).args);
     expect(await code).toBe(0);
     expect(Date.now() - (fake.calls("/healthcheck/fail")[0]?.at ?? 0)).toBeGreaterThanOrEqual(400);

@@ -1,8 +1,9 @@
 /** Flags for a fast drain against a fake Envoy, with the ready file in a fresh temporary directory. */
+
+import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach } from "bun:test";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -24,5 +25,8 @@ export interface FastDrain {
 /** `--check-delay 0s --check-interval 100ms` against `admin`, plus `extra` (later flags win). */
 export function fastDrain(admin: string, extra: string[] = []): FastDrain {
   const readyFile = join(tempDir(), "ready");
-  return { readyFile, args: ["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--ready-file", readyFile, ...extra] };
+  return {
+    readyFile,
+    args: ["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--ready-file", readyFile, ...extra],
+  };
 }

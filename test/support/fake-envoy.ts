@@ -272,7 +272,9 @@ export class FakeEnvoy {
           for (let end = socket.data.buffer.indexOf("\r\n\r\n"); end >= 0; end = socket.data.buffer.indexOf("\r\n\r\n")) {
             socket.data.buffer = socket.data.buffer.slice(end + 4);
             const close = this.drainClose();
-            socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-type: text/plain\r\nserver: envoy\r\n${close ? "connection: close\r\n" : ""}\r\nok\n`);
+            socket.write(
+              `HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-type: text/plain\r\nserver: envoy\r\n${close ? "connection: close\r\n" : ""}\r\nok\n`,
+            );
             if (close) {
               socket.end();
               return;
@@ -338,7 +340,8 @@ export class FakeEnvoy {
   }
 
   private isUsed(stat: Stat): boolean {
-    if (stat.value > 0 || stat.name.startsWith("server.") || stat.name.includes(".admin.") || stat.name.startsWith("listener.admin.")) return true;
+    if (stat.value > 0 || stat.name.startsWith("server.") || stat.name.includes(".admin.") || stat.name.startsWith("listener.admin."))
+      return true;
     return [...this.used].some((id) => stat.name.startsWith(`listener.${id}.`));
   }
 
@@ -393,7 +396,11 @@ export class FakeEnvoy {
     const sanitize = (s: string) => `envoy_${s.replace(/[^a-zA-Z0-9_]/g, "_")}`;
     if (name.startsWith("listener.admin.")) return { metric: sanitize(name), labels: "" };
     const worker = /^listener\.(.+)\.worker_(\d+)\.(.+)$/.exec(name);
-    if (worker) return { metric: sanitize(`listener.worker.${worker[3]}`), labels: `envoy_worker_id="${worker[2]}",envoy_listener_address="${worker[1]}"` };
+    if (worker)
+      return {
+        metric: sanitize(`listener.worker.${worker[3]}`),
+        labels: `envoy_worker_id="${worker[2]}",envoy_listener_address="${worker[1]}"`,
+      };
     const listener = /^listener\.(.+)\.(downstream_[a-z_]+)$/.exec(name);
     if (listener) return { metric: sanitize(`listener.${listener[2]}`), labels: `envoy_listener_address="${listener[1]}"` };
     const http = /^http\.([^.]+)\.(.+)$/.exec(name);
@@ -416,7 +423,12 @@ export class FakeEnvoy {
       const { metric, labels } = this.prometheusName(name);
       const sep = labels ? `${labels},` : "";
       const bounds = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
-      const lines = [...bounds.map((b) => `${metric}_bucket{${sep}le="${b}"} 0\n`), `${metric}_bucket{${sep}le="+Inf"} 0\n`, `${metric}_sum{${labels}} 0\n`, `${metric}_count{${labels}} 0\n`];
+      const lines = [
+        ...bounds.map((b) => `${metric}_bucket{${sep}le="${b}"} 0\n`),
+        `${metric}_bucket{${sep}le="+Inf"} 0\n`,
+        `${metric}_sum{${labels}} 0\n`,
+        `${metric}_count{${labels}} 0\n`,
+      ];
       add("histogram", metric, name, lines.join(""));
     }
     const order = ["counter", "gauge", "histogram"];
