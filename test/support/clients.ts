@@ -57,3 +57,22 @@ export async function openClients(port: number, count: number): Promise<KeepAliv
   await Promise.all(clients.map((client) => client.request()));
   return clients;
 }
+
+/** One request on a fresh socket, bypassing fetch's connection pool (which a flood of waiting requests can fill). */
+export async function rawRequest(port: number, head: string): Promise<string> {
+  let received = "";
+  const { promise, resolve } = Promise.withResolvers<string>();
+  await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      open: (socket) => void socket.write(`${head}\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`),
+      data: (_socket, chunk) => {
+        received += chunk.toString();
+      },
+      close: () => resolve(received),
+      error: () => resolve(received),
+    },
+  });
+  return promise;
+}
