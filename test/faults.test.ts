@@ -205,7 +205,12 @@ describe("6. a drain by anyone on the network", () => {
   test("without the bearer token /shutdown is 401 and starts nothing; /healthz stays open", async () => {
     fake = await startFakeEnvoy({ connections: 0 });
     const manager = await startManager([...fastDrain(fake.adminAddress).args, "--shutdown-token", TOKEN]);
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: TOKEN }, { authorization: `Bearer ${TOKEN}x` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: "Bearer wrong" },
+      { authorization: TOKEN },
+      { authorization: `Bearer ${TOKEN}x` },
+    ]) {
       const response = await fetch(`${manager.url}/shutdown`, { method: "POST", headers });
       expect(response.status).toBe(401);
     }
