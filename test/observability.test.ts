@@ -1,0 +1,237 @@
+/** What an operator sees: metrics, status, logs and progress (issue 4). */
+import { afterEach, describe, expect, test } from "bun:test";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { version } from "../package.json";
+import type { PollReport } from "../src/drain.ts";
+import { configureLogging, containerLogMirror, log } from "../src/log.ts";
+import { progressLine } from "../src/progress.ts";
+import { fastDrain, tempDir } from "./support/drain-flags.ts";
+import { type FakeEnvoy, startFakeEnvoy } from "./support/fake-envoy.ts";
+import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
+
+let fake: FakeEnvoy | undefined;
+afterEach(async () => {
+  await fake?.stop();
+  fake = undefined;
+});
+
+/** Parses /metrics with a real exposition-format parser, and checks what it lets through. */
+async function scrape(url: string) {
+  const response = await fetch(`${url}/metrics`);
+  expect(response.headers.get("content-type")).toStartWith("text/plain; version=0.0.4");
+  const families = parsePrometheusTextFormat(await response.text());
+  for (const family of families) {
+    expect(family.name).toMatch(/^envoy_shutdown_manager_[a-z_]+$/);
+    expect(family.help).not.toBe("");
+    expect(["COUNTER", "GAUGE"]).toContain(family.type);
+    if (family.type === "COUNTER") expect(family.name).toEndWith("_total");
+    for (const sample of family.metrics)
+      expect(Number.isFinite(Number.parseFloat(sample.value)) && !Number.isNaN(Number(sample.value))).toBe(true);
+  }
+  const value = (name: string, labels: Record<string, string> = {}) =>
+    Number(
+      families
+        .find((f) => f.name === `envoy_shutdown_manager_${name}`)
+        ?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value,
+    );
+  return { families, value };
+}
+
+describe("/metrics", () => {
+  test("follows the drain from idle to drained", async () => {
+    fake = await startFakeEnvoy({ connections: 3, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const manager = await startManager(fastDrain(fake.adminAddress, ["--min-open-connections", "0"]).args);
+    const idle = await scrape(manager.url);
+    expect(idle.value("drain_state", { state: "idle" })).toBe(1);
+    expect(idle.value("drain_state", { state: "draining" })).toBe(0);
+    expect(idle.value("build_info", { version })).toBe(1);
+    expect(idle.families.find((f) => f.name === "envoy_shutdown_manager_open_connections")?.metrics).toEqual([]);
+
+    const shutdown = fetch(`${manager.url}/shutdown`);
+    await manager.waitForLog((line) => line.open_connections === 3);
+    const draining = await scrape(manager.url);
+    expect(draining.value("drain_state", { state: "draining" })).toBe(1);
+    expect(draining.value("open_connections")).toBe(3);
+    expect(draining.value("shutdown_waiters")).toBe(1);
+    expect(draining.value("drain_start_time_seconds")).toBeCloseTo(Date.now() / 1000, -1);
+
+    await within(5000, shutdown);
+    const drained = await scrape(manager.url);
+    expect(drained.value("drain_state", { state: "drained" })).toBe(1);
+    expect(drained.value("open_connections")).toBe(0);
+    expect(drained.value("polls_total")).toBeGreaterThanOrEqual(2);
+    expect(drained.value("healthcheck_fail_posts_total")).toBe(1);
+    expect(drained.value("drain_duration_seconds")).toBeGreaterThanOrEqual(0.3);
+    expect(drained.value("shutdown_waiters")).toBe(0);
+    expect(drained.value("admin_errors_total", { kind: "timeout" })).toBe(0);
+  });
+
+  test("counts admin errors by kind and heals", async () => {
+    fake = await startFakeEnvoy({ healthCheckFailed: true, connections: 0 });
+    fake.setFault("/stats", { kind: "status", status: 500 });
+    const manager = await startManager(fastDrain(fake.adminAddress).args);
+    await manager.waitForLog((line) => line.msg === "Envoy is LIVE again");
+    void fetch(`${manager.url}/shutdown`).catch(() => "stopped with the test");
+    await manager.waitForLog((line) => line.error_kind === "http_status");
+    const { value } = await scrape(manager.url);
+    expect(value("heals_total")).toBe(1);
+    expect(value("admin_errors_total", { kind: "http_status" })).toBeGreaterThanOrEqual(1);
+    expect(value("drain_state", { state: "draining" })).toBe(1);
+  });
+});
+
+describe("/status and the status command", () => {
+  test("report the same facts, as JSON and readably", async () => {
+    fake = await startFakeEnvoy({ connections: 0 });
+    const manager = await startManager(fastDrain(fake.adminAddress).args);
+    await within(5000, fetch(`${manager.url}/shutdown`));
+    const report = (await (await fetch(`${manager.url}/status`)).json()) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      phase: "drained",
+      reason: "threshold",
+      open_connections: 0,
+      waiters: 0,
+      version,
+      check_interval: "100ms",
+    });
+    const readable = spawnCli(["status", "--serve-port", String(manager.port)]);
+    const [code, text] = await Promise.all([readable.exited, readable.stdout()]);
+    expect(code).toBe(0);
+    expect(text).toContain("phase:             drained (threshold)");
+    expect(text).toContain("open connections:  0 (threshold 0)");
+    const json = spawnCli(["status", "--serve-port", String(manager.port), "--json"]);
+    expect(JSON.parse(await json.stdout())).toMatchObject({ phase: "drained", polls: report.polls });
+  });
+
+  test("status with no manager listening is one line and exit 1", async () => {
+    const cli = spawnCli(["status", "--serve-port", "1"]);
+    expect(await cli.exited).toBe(1);
+    expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
+    expect(cli.stderrText()).toContain("no shutdown-manager answers at http://127.0.0.1:1/status");
+  });
+});
+
+describe("logs", () => {
+  test("JSON lines carry time, level, message and fields; --log-level filters", () => {
+    const file = join(tempDir(), "log");
+    const fd = openSync(file, "w");
+    configureLogging({ level: "warn", format: "json", fd });
+    log.info("hidden", { open_connections: 1 });
+    log.warn("drain timed out", { open_connections: 4, min_open_connections: 0, elapsed: "5s" });
+    configureLogging({ level: "info", format: "auto" });
+    closeSync(fd);
+    const lines = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "warn", msg: "drain timed out", open_connections: 4, min_open_connections: 0, elapsed: "5s" });
+    expect(new Date(lines[0].time).getTime()).toBeCloseTo(Date.now(), -4);
+  });
+
+  test("text lines are readable key=value", () => {
+    const file = join(tempDir(), "log");
+    const fd = openSync(file, "w");
+    configureLogging({ level: "info", format: "text", fd });
+    log.info("open connections", { open_connections: 2, elapsed: "1s" });
+    configureLogging({ level: "info", format: "auto" });
+    closeSync(fd);
+    expect(readFileSync(file, "utf8")).toMatch(/^\d\d:\d\d:\d\d INFO {2}open connections open_connections=2 elapsed=1s\n$/);
+  });
+
+  test("exec hook lines are mirrored to PID 1's stdout in Kubernetes", () => {
+    expect(containerLogMirror({ KUBERNETES_SERVICE_HOST: "10.0.0.1" }, 42)).toBe("/proc/1/fd/1");
+    expect(containerLogMirror({ KUBERNETES_SERVICE_HOST: "10.0.0.1" }, 1)).toBeUndefined();
+    expect(containerLogMirror({}, 42)).toBeUndefined();
+    const dir = tempDir();
+    const fd = openSync(join(dir, "own"), "w");
+    configureLogging({ level: "info", format: "json", fd, mirrorPath: join(dir, "pid1-stdout") });
+    log.info("drain complete", { reason: "threshold" });
+    configureLogging({ level: "info", format: "auto" });
+    closeSync(fd);
+    expect(JSON.parse(readFileSync(join(dir, "pid1-stdout"), "utf8"))).toMatchObject({ msg: "drain complete", reason: "threshold" });
+  });
+
+  test("the shutdown command off a terminal logs one JSON line per poll", async () => {
+    fake = await startFakeEnvoy({
+      connections: 3,
+      timeline: [
+        { afterFailMs: 250, connections: 1 },
+        { afterFailMs: 450, connections: 0 },
+      ],
+    });
+    const cli = spawnCli(["shutdown", "--serve-port", "0", ...fastDrain(fake.adminAddress).args]);
+    expect(await within(5000, cli.exited)).toBe(0);
+    const polls = cli.lines.filter((line) => line.msg === "open connections");
+    expect(polls).toHaveLength(fake.calls("/stats").length);
+    expect(polls.map((line) => line.open_connections)).toEqual(expect.arrayContaining([3, 1, 0]));
+    expect(polls.at(-1)).toMatchObject({ level: "info", open_connections: 0, min_open_connections: 0 });
+  });
+});
+
+describe("progress", () => {
+  const report = (openConnections: number, remainingMs?: number): PollReport => ({
+    openConnections,
+    minOpenConnections: 1,
+    byListener: {},
+    elapsedMs: 1500,
+    remainingMs,
+  });
+
+  test("rewrites one terminal line with connections left, threshold, elapsed and deadline", () => {
+    let written = "";
+    const line = progressLine({ write: (text: string) => (written += text) } as unknown as NodeJS.WriteStream);
+    line.update(report(5, 30_000));
+    line.update(report(1));
+    line.end();
+    expect(written).toBe(
+      "\r\x1b[2Kdraining: 5 open connections (done at ≤ 1), 1.5s elapsed, 30s left" +
+        "\r\x1b[2Kdraining: 1 open connection (done at ≤ 1), 1.5s elapsed, no deadline\n",
+    );
+  });
+
+  test("the shutdown command on a terminal shows the progress line", async () => {
+    fake = await startFakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const command = [
+      ...SOURCE_CLI,
+      "shutdown",
+      "--serve-port",
+      "0",
+      "--log-format",
+      "text",
+      ...fastDrain(fake.adminAddress, ["--drain-timeout", "1m"]).args,
+    ];
+    // `script` runs the command in a pseudo-terminal, as an operator's shell would.
+    const tty = Bun.spawn(["script", "-qec", command.map((a) => `'${a}'`).join(" "), "/dev/null"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+    });
+    const [code, output] = await within(10_000, Promise.all([tty.exited, new Response(tty.stdout).text()]));
+    expect(code).toBe(0);
+    expect(output).toContain("\r\x1b[2Kdraining: 2 open connections (done at ≤ 0)");
+    expect(output).toMatch(/draining: 0 open connections \(done at ≤ 0\), [\d.]+m?s elapsed, [\d.]+s left/);
+  });
+});
+
+describe("the demo", () => {
+  test("drains live keep-alive clients to zero and exits 0", async () => {
+    const demo = Bun.spawn([process.execPath, new URL("./demo.ts", import.meta.url).pathname], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const [code, stdout, stderr] = await within(
+      30_000,
+      Promise.all([demo.exited, new Response(demo.stdout).text(), new Response(demo.stderr).text()]),
+    );
+    expect(code).toBe(0);
+    expect(stdout).toContain("12 keep-alive clients connected");
+    expect(stdout).toMatch(/shutdown exited 0 after [\d.]+ s: 0 connections left, \/healthcheck\/fail posted 1 time/);
+    const counts = [...stderr.matchAll(/open_connections=(\d+)/g)].map((m) => Number(m[1]));
+    expect(counts[0]).toBeGreaterThan(0);
+    expect(counts.at(-1)).toBe(0);
+  }, 40_000);
+});
