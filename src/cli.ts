@@ -83,4 +83,5 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exit(await runCli(process.argv.slice(2)));
+// No top-level await: it keeps the entry compatible with `bun build --bytecode`.
+if (import.meta.main) void runCli(process.argv.slice(2)).then((code) => process.exit(code));

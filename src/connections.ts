@@ -5,8 +5,8 @@ import type { ConnectionStat } from "./config.ts";
 export interface ConnectionCount {
   /** Open downstream connections that the drain waits for. */
   total: number;
-  /** The counted connections by listener id (or HTTP prefix). */
-  byListener: Record<string, number>;
+  /** The listeners (or HTTP prefixes) still holding connections, with their counts; listeners at 0 are left out. */
+  byListener: Map<string, number>;
   /** Envoy's `server.live` gauge: true when health checks pass (so a drain is not in effect). */
   live: boolean | undefined;
 }
@@ -36,10 +36,38 @@ function gaugeValue(value: unknown, name: string): number {
   return Math.round(value);
 }
 
-// Listener ids contain dots (`0.0.0.0_8080`), so the id is everything between the fixed prefix and suffix.
-const LISTENER_GAUGE = /^listener\.(.+)\.downstream_cx_active$/;
-// Per-thread duplicates of the aggregate gauge: `listener.<id>.worker_3.…` and `listener.<id>.main_thread.…`.
-const PER_THREAD = /\.(?:worker_\d+|main_thread)$/;
+const LISTENER_PREFIX = "listener.";
+const GAUGE_SUFFIX = ".downstream_cx_active";
+
+const WORKER = "worker_";
+const MAIN_THREAD = "main_thread";
+
+/** Whether name[start, end) is a thread segment (`worker_<n>` or `main_thread`), compared in place: polls may hold 10,000s of names. */
+function isThreadSegment(name: string, start: number, end: number): boolean {
+  const length = end - start;
+  if (length === MAIN_THREAD.length && name.charCodeAt(start) === 109 /* m */) return name.slice(start, end) === MAIN_THREAD;
+  if (length <= WORKER.length || name.charCodeAt(start) !== 119 /* w */) return false;
+  for (let i = 1; i < WORKER.length; i++) if (name.charCodeAt(start + i) !== WORKER.charCodeAt(i)) return false;
+  for (let i = start + WORKER.length; i < end; i++) {
+    const code = name.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * The listener id of an aggregate `listener.<id>.downstream_cx_active` gauge, or undefined for any other stat,
+ * including the per-thread duplicates `listener.<id>.worker_3.…` and `listener.<id>.main_thread.…`.
+ * Listener ids contain dots (`0.0.0.0_8080`), so the id is everything between the fixed prefix and suffix.
+ */
+function aggregateListenerId(name: string): string | undefined {
+  if (!name.startsWith(LISTENER_PREFIX) || !name.endsWith(GAUGE_SUFFIX)) return undefined;
+  const end = name.length - GAUGE_SUFFIX.length;
+  if (end <= LISTENER_PREFIX.length) return undefined;
+  const lastDot = name.lastIndexOf(".", end - 1);
+  if (lastDot >= LISTENER_PREFIX.length && isThreadSegment(name, lastDot + 1, end)) return undefined;
+  return name.slice(LISTENER_PREFIX.length, end);
+}
 
 /** Sums every listener's downstream_cx_active from `/stats?format=json`, skipping admin, per-worker and ignored listeners. */
 export function countListenerConnections(body: string, ignore: readonly RegExp[]): ConnectionCount {
@@ -51,7 +79,9 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
   }
   const stats = (parsed as { stats?: unknown } | null)?.stats;
   if (!Array.isArray(stats)) throw malformed('no "stats" array');
-  const byListener: Record<string, number> = {};
+  // A Map: polls may name thousands of listeners, and a plain object with that many keys is several times slower.
+  const byListener = new Map<string, number>();
+  let total = 0;
   let live: boolean | undefined;
   let sawAdmin = false;
   for (const entry of stats) {
@@ -63,19 +93,20 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
       live = gaugeValue(value, name) === 1;
       continue;
     }
-    const id = LISTENER_GAUGE.exec(name)?.[1];
+    const id = aggregateListenerId(name);
     if (id === undefined) continue;
     const count = gaugeValue(value, name);
-    if (id === "admin" || id.startsWith("admin.")) {
+    if (id === "admin") {
       sawAdmin = true;
       continue;
     }
-    if (PER_THREAD.test(id) || ignore.some((pattern) => pattern.test(id))) continue;
-    byListener[id] = count;
+    if (count === 0 || ignore.some((pattern) => pattern.test(id))) continue;
+    byListener.set(id, count);
+    total += count;
   }
   // Envoy always reports its admin listener (our own poll is open on it): without it this is not Envoy's answer.
   if (!sawAdmin) throw malformed("listener.admin.downstream_cx_active is missing");
-  return { total: sum(byListener), byListener, live };
+  return { total, byListener, live };
 }
 
 // A Prometheus sample line: name, optional {labels}, value.
@@ -84,7 +115,8 @@ const PREFIX_LABEL = /(?:^|,)envoy_http_conn_manager_prefix="((?:[^"\\]|\\.)*)"/
 
 /** Sums `envoy_http_downstream_cx_active` by connection-manager prefix from `/stats/prometheus`, as Contour does. */
 export function countHttpConnections(body: string): ConnectionCount {
-  const byListener: Record<string, number> = {};
+  const byListener = new Map<string, number>();
+  let total = 0;
   let live: boolean | undefined;
   let sawAdmin = false;
   for (const line of body.split("\n")) {
@@ -101,15 +133,12 @@ export function countHttpConnections(body: string): ConnectionCount {
     const prefix = PREFIX_LABEL.exec(labels)?.[1];
     if (prefix === undefined) continue;
     if (prefix === "admin") sawAdmin = true;
-    if (IGNORED_HTTP_PREFIXES.has(prefix)) continue;
-    byListener[prefix] = (byListener[prefix] ?? 0) + value;
+    if (value === 0 || IGNORED_HTTP_PREFIXES.has(prefix)) continue;
+    byListener.set(prefix, (byListener.get(prefix) ?? 0) + value);
+    total += value;
   }
   if (!sawAdmin) throw malformed('envoy_http_downstream_cx_active{envoy_http_conn_manager_prefix="admin"} is missing');
-  return { total: sum(byListener), byListener, live };
-}
-
-function sum(counts: Record<string, number>): number {
-  return Object.values(counts).reduce((a, b) => a + b, 0);
+  return { total, byListener, live };
 }
 
 /** Parses a stats body of the configured kind. */

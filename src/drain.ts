@@ -23,7 +23,6 @@ export interface DrainOutcome {
 export interface PollReport {
   openConnections: number;
   minOpenConnections: number;
-  byListener: Record<string, number>;
   elapsedMs: number;
   /** Milliseconds until the drain gives up, if it has a deadline. */
   remainingMs: number | undefined;
@@ -36,7 +35,8 @@ export interface DrainSnapshot {
   startedAt: number | undefined;
   finishedAt: number | undefined;
   openConnections: number | undefined;
-  byListener: Record<string, number>;
+  /** Listeners still holding connections at the last poll. */
+  byListener: Map<string, number>;
   polls: number;
   healthCheckFailPosts: number;
   adminErrors: Record<AdminErrorKind, number>;
@@ -73,7 +73,7 @@ export class Drain {
     startedAt: undefined,
     finishedAt: undefined,
     openConnections: undefined,
-    byListener: {},
+    byListener: new Map(),
     polls: 0,
     healthCheckFailPosts: 0,
     adminErrors: Object.fromEntries(ADMIN_ERROR_KINDS.map((kind) => [kind, 0])) as Record<AdminErrorKind, number>,
@@ -153,7 +153,7 @@ export class Drain {
     const fields = { reason: outcome.reason, open_connections: outcome.openConnections, elapsed: formatDuration(outcome.elapsedMs) };
     if (outcome.phase === "drained") log.info("drain complete", fields);
     else if (outcome.phase === "timed_out")
-      log.warn("drain timed out; connections still open", { ...fields, listeners: this.snapshot.byListener });
+      log.warn("drain timed out; connections still open", { ...fields, listeners: Object.fromEntries(this.snapshot.byListener) });
     else log.error("drain failed", fields);
     return outcome;
   }
@@ -227,7 +227,6 @@ export class Drain {
     this.onPoll({
       openConnections: result.total,
       minOpenConnections,
-      byListener: result.byListener,
       elapsedMs,
       remainingMs: drainTimeoutMs > 0 ? Math.max(0, drainTimeoutMs - elapsedMs) : undefined,
     });

@@ -24,7 +24,6 @@ function followManagerPolls(port: number, intervalMs: number, onPoll: (report: P
     onPoll({
       openConnections: status.open_connections,
       minOpenConnections: status.min_open_connections,
-      byListener: status.connections_by_listener,
       elapsedMs,
       remainingMs: timeoutMs > 0 ? Math.max(0, timeoutMs - elapsedMs) : undefined,
     });

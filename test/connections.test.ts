@@ -23,7 +23,7 @@ describe("counting from Envoy's JSON stats", () => {
     fake = await startFakeEnvoy({ concurrency: 4, connections: { [MAIN_LISTENER]: 7, [TCP_LISTENER]: 2 } });
     const result = await count("listener");
     expect(result.total).toBe(9);
-    expect(result.byListener).toEqual({ [MAIN_LISTENER]: 7, [TCP_LISTENER]: 2 });
+    expect(Object.fromEntries(result.byListener)).toEqual({ [MAIN_LISTENER]: 7, [TCP_LISTENER]: 2 });
     expect(result.live).toBe(true);
   });
 
@@ -42,7 +42,7 @@ describe("counting from Envoy's JSON stats", () => {
         { histograms: { supported_quantiles: [0], computed_quantiles: [] } },
       ],
     });
-    expect(countListenerConnections(body, []).byListener).toEqual({ "[__]_8443": 4, "10.0.0.1_8080": 1 });
+    expect(Object.fromEntries(countListenerConnections(body, []).byListener)).toEqual({ "[__]_8443": 4, "10.0.0.1_8080": 1 });
   });
 
   test("values printed in exponent form still count", () => {
@@ -73,7 +73,7 @@ describe("counting from Prometheus output (--connection-stat=http)", () => {
   test("sums HTTP connection managers except admin and stats, as Contour does", async () => {
     fake = await startFakeEnvoy({ connections: { [MAIN_LISTENER]: 5, [TCP_LISTENER]: 3, [STATS_LISTENER]: 2 } });
     const result = await count("http");
-    expect(result.byListener).toEqual({ ingress_http: 5 });
+    expect(Object.fromEntries(result.byListener)).toEqual({ ingress_http: 5 });
     expect(result.total).toBe(5);
   });
 

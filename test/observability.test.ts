@@ -175,7 +175,6 @@ describe("progress", () => {
   const report = (openConnections: number, remainingMs?: number): PollReport => ({
     openConnections,
     minOpenConnections: 1,
-    byListener: {},
     elapsedMs: 1500,
     remainingMs,
   });

@@ -1,14 +1,15 @@
 /** Flags for a fast drain against a fake Envoy, with the ready file in a fresh temporary directory. */
 
-import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const dirs: string[] = [];
-afterEach(() => {
+
+/** Removes the temporary directories made by the current test (called after each test). */
+export function cleanUpTempDirs(): void {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+}
 
 /** A temporary directory removed after the test. */
 export function tempDir(): string {

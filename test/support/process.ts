@@ -1,5 +1,4 @@
 /** Running the CLI as a real process in tests: spawn, read its JSON log lines, stop it, never leak it. */
-import { afterEach } from "bun:test";
 import type { Subprocess } from "bun";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -18,10 +17,14 @@ export interface CliProcess {
 }
 
 const running = new Set<Subprocess>();
-afterEach(() => {
-  for (const proc of running) proc.kill("SIGKILL");
+
+/** Kills every process spawned by the current test and waits until they are gone (called after each test). */
+export async function killSpawned(): Promise<void> {
+  const procs = [...running];
   running.clear();
-});
+  for (const proc of procs) proc.kill("SIGKILL");
+  await Promise.all(procs.map((proc) => proc.exited));
+}
 
 /** Spawns the CLI with JSON logs; every process is killed after the test that started it. */
 export function spawnCli(args: string[], options: { env?: Record<string, string>; cli?: string[] } = {}): CliProcess {

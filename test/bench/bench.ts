@@ -1,0 +1,343 @@
+/**
+ * `bun run bench`: what a sidecar costs and how fast it reacts, measured on the compiled executable.
+ * Not part of the pass/fail suite: prints a table against the budgets and writes the figures as JSON.
+ */
+
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { connectionStatsPath, countListenerConnections } from "../../src/connections.ts";
+import { openClient, rawRequest } from "../support/clients.ts";
+import { startFakeEnvoy } from "../support/fake-envoy.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const work = mkdtempSync(join(tmpdir(), "esm-bench-"));
+const MiB = 2 ** 20;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ?? 0;
+
+/** Resident memory of a process, in bytes, as the kernel reports it. */
+function memory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
+}
+
+/** Builds the executable with extra `bun build` flags; returns its path. */
+function build(name: string, flags: string[]): string {
+  const outfile = join(work, name);
+  const result = Bun.spawnSync([process.execPath, "build", `${ROOT}src/cli.ts`, "--compile", ...flags, "--outfile", outfile], {
+    stderr: "pipe",
+    stdout: "pipe",
+  });
+  if (result.exitCode !== 0) throw new Error(`bun build ${flags.join(" ")} failed: ${result.stderr.toString()}`);
+  return outfile;
+}
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const { port } = probe;
+  probe.stop(true);
+  return port;
+}
+
+interface Manager {
+  proc: Subprocess;
+  port: number;
+  url: string;
+  /** Milliseconds from spawn to the first 200 from /healthz. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+/** Spawns the executable as a shutdown-manager and polls /healthz on a fresh socket until it answers 200. */
+async function startManager(binary: string, admin: string, extra: string[] = []): Promise<Manager> {
+  const port = freePort();
+  const started = performance.now();
+  const proc = Bun.spawn(
+    [
+      binary,
+      "shutdown-manager",
+      "--serve-address",
+      "127.0.0.1",
+      "--serve-port",
+      String(port),
+      "--admin-address",
+      admin,
+      "--ready-file",
+      join(work, `ready-${port}`),
+      "--log-level",
+      "error",
+      ...extra,
+    ],
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  for (;;) {
+    const answer = await rawRequest(port, "GET /healthz HTTP/1.1").catch(() => "");
+    if (answer.startsWith("HTTP/1.1 200")) break;
+    if (performance.now() - started > 5000) throw new Error("the manager did not answer /healthz within 5 s");
+  }
+  const readyMs = performance.now() - started;
+  const stop = async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  };
+  return { proc, port, url: `http://127.0.0.1:${port}`, readyMs, stop };
+}
+
+interface Figure {
+  figure: string;
+  value: number;
+  unit: string;
+  budget: string;
+  ok: boolean | undefined;
+  note?: string;
+}
+const figures: Figure[] = [];
+function record(figure: string, value: number, unit: string, budget: string, ok: boolean | undefined, note?: string) {
+  figures.push({ figure, value: Math.round(value * 100) / 100, unit, budget, ok, ...(note ? { note } : {}) });
+  console.error(`  ${figure}: ${value.toFixed(2)} ${unit}${note ? ` (${note})` : ""}`);
+}
+
+console.error(`building executables and measuring (${RUNS} runs per figure)…`);
+const binary = build("esm", ["--minify"]);
+const fake = await startFakeEnvoy({ mode: "live" });
+
+// 1. idle RSS, 2 s after start; 3. exec → first /healthz 200.
+{
+  const idle: number[] = [];
+  const hwm: number[] = [];
+  const ready: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const manager = await startManager(binary, fake.adminAddress);
+    ready.push(manager.readyMs);
+    await Bun.sleep(2000);
+    const mem = memory(manager.proc.pid);
+    idle.push(mem.rss);
+    hwm.push(mem.hwm);
+    await manager.stop();
+  }
+  record(
+    "idle RSS of shutdown-manager, 2 s after start",
+    median(idle) / MiB,
+    "MiB",
+    "≤ 40 MiB",
+    median(idle) <= 40 * MiB,
+    `VmHWM ${(median(hwm) / MiB).toFixed(1)} MiB`,
+  );
+  record("exec → first /healthz 200", median(ready), "ms", "≤ 30 ms", median(ready) <= 30, `min ${Math.min(...ready).toFixed(1)} ms`);
+}
+
+// 2. RSS after 10,000 /healthz requests and 1,000 concurrent /shutdown waiters.
+{
+  const growth: number[] = [];
+  const after: number[] = [];
+  for (let run = 0; run < Math.min(RUNS, 3); run++) {
+    fake.restart();
+    const manager = await startManager(binary, fake.adminAddress, ["--check-delay", "1h"]);
+    await Bun.sleep(2000);
+    const idle = memory(manager.proc.pid).rss;
+    for (let batch = 0; batch < 100; batch++) {
+      await Promise.all(Array.from({ length: 100 }, () => fetch(`${manager.url}/healthz`).then((r) => r.arrayBuffer())));
+    }
+    const waiters = Array.from({ length: 1000 }, () => rawRequest(manager.port, "GET /shutdown HTTP/1.1"));
+    for (let i = 0; i < 200 && ((await (await fetch(`${manager.url}/status`)).json()) as { waiters: number }).waiters < 1000; i++)
+      await Bun.sleep(25);
+    const loaded = memory(manager.proc.pid);
+    growth.push(loaded.rss - idle);
+    after.push(loaded.rss);
+    await manager.stop();
+    await Promise.all(waiters);
+  }
+  record(
+    "RSS after 10,000 /healthz and 1,000 /shutdown waiters, over idle",
+    median(growth) / MiB,
+    "MiB",
+    "≤ +15 MiB",
+    median(growth) <= 15 * MiB,
+    `total ${(median(after) / MiB).toFixed(1)} MiB`,
+  );
+}
+
+// 4. hand-off: the last connection closes on the fake → /shutdown answers, at --check-interval=100ms.
+{
+  const latencies: number[] = [];
+  for (let run = 0; run < RUNS * 2; run++) {
+    fake.restart();
+    const manager = await startManager(binary, fake.adminAddress, [
+      "--check-delay",
+      "0s",
+      "--check-interval",
+      "100ms",
+      "--no-heal-on-start",
+    ]);
+    const client = await openClient(fake.dataPort);
+    await client.request();
+    const answered = fetch(`${manager.url}/shutdown`).then(() => performance.now());
+    while (!fake.isHealthCheckFailed) await Bun.sleep(1);
+    // Close at a random point of the poll cycle, as a real client would.
+    await Bun.sleep(Math.random() * 100);
+    await client.request();
+    await client.closed;
+    const closedAt = performance.now();
+    latencies.push((await answered) - closedAt);
+    await manager.stop();
+  }
+  record(
+    "hand-off: last connection closes → /shutdown answers (100 ms interval)",
+    median(latencies),
+    "ms",
+    "≤ 120 ms",
+    median(latencies) <= 120,
+    `max ${Math.max(...latencies).toFixed(1)} ms`,
+  );
+}
+
+// 5. ready file appears → waiting /shutdown answers.
+{
+  const latencies: number[] = [];
+  for (let run = 0; run < RUNS * 2; run++) {
+    fake.restart({ "0.0.0.0_8080": 1 });
+    const dir = join(work, `handoff-${run}`);
+    mkdirSync(dir);
+    const readyFile = join(dir, "ready");
+    const manager = await startManager(binary, fake.adminAddress, ["--check-delay", "1h", "--ready-file", readyFile]);
+    const answered = fetch(`${manager.url}/shutdown`).then(() => performance.now());
+    await Bun.sleep(200);
+    const written = performance.now();
+    writeFileSync(`${readyFile}.partial`, "drained\n");
+    renameSync(`${readyFile}.partial`, readyFile);
+    latencies.push((await answered) - written);
+    await manager.stop();
+  }
+  record(
+    "ready file appears → waiting /shutdown answers",
+    median(latencies),
+    "ms",
+    "≤ 20 ms",
+    median(latencies) <= 20,
+    `max ${Math.max(...latencies).toFixed(1)} ms`,
+  );
+}
+
+// 6. one poll against a fake with 5,000 listeners.
+{
+  const many = await startFakeEnvoy({
+    connections: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`10.0.${Math.floor(i / 250)}.${i % 250}_8080`, i % 7])),
+  });
+  const url = `http://${many.adminAddress}${connectionStatsPath("listener")}`;
+  const parse: number[] = [];
+  const whole: number[] = [];
+  let size = 0;
+  let total = 0;
+  for (let run = 0; run < RUNS * 4; run++) {
+    const started = performance.now();
+    const body = await (await fetch(url)).text();
+    const parsing = performance.now();
+    total = countListenerConnections(body, []).total;
+    const done = performance.now();
+    parse.push(done - parsing);
+    whole.push(done - started);
+    size = body.length;
+  }
+  await many.stop();
+  record(
+    "one poll, 5,000 listeners: parse",
+    median(parse),
+    "ms",
+    "≤ 5 ms",
+    median(parse) <= 5,
+    `body ${(size / 1024).toFixed(0)} KiB, whole poll ${median(whole).toFixed(1)} ms, counted ${total}`,
+  );
+}
+
+// 7. /healthz p99 under 200 concurrent clients while a drain runs.
+{
+  fake.restart({ "0.0.0.0_8080": 1 });
+  const manager = await startManager(binary, fake.adminAddress, ["--check-delay", "0s", "--check-interval", "100ms", "--no-heal-on-start"]);
+  const draining = fetch(`${manager.url}/shutdown`);
+  await Bun.sleep(200);
+  const latencies: number[] = [];
+  await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      for (let i = 0; i < 50; i++) {
+        const started = performance.now();
+        await (await fetch(`${manager.url}/healthz`)).arrayBuffer();
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  const p99 = percentile(latencies, 99);
+  record(
+    "/healthz p99, 200 concurrent clients, drain running",
+    p99,
+    "ms",
+    "≤ 5 ms",
+    p99 <= 5,
+    `p50 ${percentile(latencies, 50).toFixed(2)} ms over ${latencies.length} requests`,
+  );
+  fake.restart();
+  await draining.catch(() => undefined);
+  await manager.stop();
+}
+
+// 8. executable size, and the effect of --minify and --bytecode.
+{
+  const plain = build("esm-plain", []);
+  const bytecode = build("esm-bytecode", ["--minify", "--bytecode"]);
+  const startup = async (path: string) => {
+    const times: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const manager = await startManager(path, fake.adminAddress);
+      times.push(manager.readyMs);
+      await manager.stop();
+    }
+    return median(times);
+  };
+  for (const [name, path] of [
+    ["--minify (shipped)", binary],
+    ["no flags", plain],
+    ["--minify --bytecode", bytecode],
+  ] as const) {
+    record(
+      `executable size, ${name}`,
+      statSync(path).size / MiB,
+      "MiB",
+      "report",
+      undefined,
+      `exec → /healthz ${(await startup(path)).toFixed(1)} ms`,
+    );
+  }
+}
+
+await fake.stop();
+rmSync(work, { recursive: true, force: true });
+
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? "unknown",
+  bun: Bun.version,
+  platform: `${process.platform}-${process.arch}`,
+};
+const width = Math.max(...figures.map((f) => f.figure.length));
+console.log(`\nmachine: ${machine.cores} cores (${machine.cpu}), Bun ${machine.bun}, ${machine.platform}; median of ${RUNS} runs\n`);
+console.log(`| ${"figure".padEnd(width)} | value | budget | |`);
+console.log(`| ${"-".repeat(width)} | --- | --- | --- |`);
+for (const f of figures) {
+  const verdict = f.ok === undefined ? "" : f.ok ? "ok" : "MISSED";
+  console.log(`| ${f.figure.padEnd(width)} | ${f.value} ${f.unit}${f.note ? ` (${f.note})` : ""} | ${f.budget} | ${verdict} |`);
+}
+mkdirSync(`${ROOT}bench-results`, { recursive: true });
+const out = `${ROOT}bench-results/bench-${new Date().toISOString().replaceAll(":", "-")}.json`;
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, figures }, null, 2)}\n`);
+console.log(`\nfigures written to ${out}`);
+process.exit(0);
