@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { adminArgs, drainArgs, handoffArgs, logArgs } from "../args.ts";
 import { loadConfig } from "../config.ts";
 import { runShutdownHook } from "../exec-hook.ts";
-import { configureLogging, containerLogMirror } from "../log.ts";
+import { configureLogging, containerLogMirror, isTerminal } from "../log.ts";
 import { logPoll, progressLine } from "../progress.ts";
 
 export const examples = [
@@ -21,7 +21,7 @@ export default defineCommand({
   async run({ args }) {
     const config = loadConfig(args);
     configureLogging({ level: config.logLevel, format: config.logFormat, mirrorPath: containerLogMirror() });
-    if (!process.stderr.isTTY) return runShutdownHook(config, logPoll);
+    if (!isTerminal(2)) return runShutdownHook(config, logPoll);
     const line = progressLine();
     try {
       return await runShutdownHook(config, line.update);
