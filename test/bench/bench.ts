@@ -15,6 +15,12 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const work = mkdtempSync(join(tmpdir(), "esm-bench-"));
 const MiB = 2 ** 20;
+const spawned = new Set<Subprocess>();
+// Whatever happens (a failed build, an exception), leave no process or file behind.
+process.on("exit", () => {
+  for (const proc of spawned) proc.kill("SIGKILL");
+  rmSync(work, { recursive: true, force: true });
+});
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -79,6 +85,7 @@ async function startManager(binary: string, admin: string, extra: string[] = [])
     ],
     { stdout: "ignore", stderr: "ignore" },
   );
+  spawned.add(proc);
   for (;;) {
     const answer = await rawRequest(port, "GET /healthz HTTP/1.1").catch(() => "");
     if (answer.startsWith("HTTP/1.1 200")) break;
@@ -88,6 +95,7 @@ async function startManager(binary: string, admin: string, extra: string[] = [])
   const stop = async () => {
     proc.kill("SIGKILL");
     await proc.exited;
+    spawned.delete(proc);
   };
   return { proc, port, url: `http://127.0.0.1:${port}`, readyMs, stop };
 }
@@ -317,7 +325,6 @@ const fake = await startFakeEnvoy({ mode: "live" });
 }
 
 await fake.stop();
-rmSync(work, { recursive: true, force: true });
 
 const machine = {
   cores: cpus().length,
