@@ -50,7 +50,7 @@ function checkFlags(commandName: string, args: ArgsDef, rawArgs: string[]): void
 }
 
 /** Runs the CLI with the given arguments and returns the exit code. */
-export async function runCli(argv: string[]): Promise<number> {
+async function runCli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const module = name === undefined ? undefined : COMMANDS[name];
   try {

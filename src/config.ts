@@ -209,7 +209,7 @@ function parseValue(option: OptionName, source: string, value: string): number |
 }
 
 /** Parses the admin address forms users write: host:port, http://host:port, /path/to/admin.sock. */
-export function parseAdminAddress(value: string, source = "--admin-address"): AdminAddress {
+function parseAdminAddress(value: string, source = "--admin-address"): AdminAddress {
   const expected = "host:port, http://host:port or an absolute Unix socket path, such as 127.0.0.1:9001";
   if (value.startsWith("/")) return { baseURL: "http://localhost", socketPath: value, display: value };
   const withScheme = value.includes("://") ? value : `http://${value}`;

@@ -56,7 +56,7 @@ export type DrainSettings = Pick<
 >;
 
 /** Contour's backoff for POST /healthcheck/fail: 4 attempts, 200 ms doubling by 5. */
-export const HEALTHCHECK_FAIL_RETRY = { attempts: 4, firstDelayMs: 200, factor: 5 } as const;
+const HEALTHCHECK_FAIL_RETRY = { attempts: 4, firstDelayMs: 200, factor: 5 } as const;
 
 /** Thrown inside the sequence to stop it with a given outcome (deadline, hand-off, Envoy gone). */
 class Stop {

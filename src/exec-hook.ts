@@ -8,7 +8,7 @@ import { writeReadyFile } from "./ready-file.ts";
 import { fetchStatus } from "./status.ts";
 
 /** Exit codes of the `shutdown` command. */
-export const EXIT = { drained: 0, failed: 1, usage: 2 } as const;
+const EXIT = { drained: 0, failed: 1 } as const;
 
 const PHASE_BY_STATUS: Record<number, FinalPhase> = { 200: "drained", 504: "timed_out", 500: "failed" };
 
@@ -33,7 +33,7 @@ function followManagerPolls(port: number, intervalMs: number, onPoll: (report: P
 }
 
 /** Joins the drain of a shutdown-manager on 127.0.0.1; undefined when none answers as one would. */
-export async function joinManagerDrain(config: Config, onPoll: (report: PollReport) => void): Promise<FinalPhase | undefined> {
+async function joinManagerDrain(config: Config, onPoll: (report: PollReport) => void): Promise<FinalPhase | undefined> {
   const { servePort: port, shutdownToken: token } = config;
   const url = `http://127.0.0.1:${port}/shutdown`;
   const follow = followManagerPolls(port, config.checkIntervalMs, onPoll);

@@ -4,7 +4,7 @@ import { type ConsolaInstance, createConsola, type LogObject } from "consola/cor
 import type { LogFormat, LogLevel } from "./config.ts";
 
 /** Structured fields carried by a log line (open_connections, elapsed, …). */
-export type LogFields = Record<string, unknown>;
+type LogFields = Record<string, unknown>;
 
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 3, debug: 4 };
 
@@ -25,13 +25,13 @@ function messageAndFields(args: unknown[]): { message: string; fields: LogFields
 }
 
 /** One JSON object per line: time, level, msg, then the fields. */
-export function formatJsonLine(logObj: LogObject): string {
+function formatJsonLine(logObj: LogObject): string {
   const { message, fields } = messageAndFields(logObj.args);
   return `${JSON.stringify({ time: logObj.date.toISOString(), level: levelName(logObj), msg: message, ...fields })}\n`;
 }
 
 /** `HH:MM:SS LEVEL message key=value …` for a terminal. */
-export function formatTextLine(logObj: LogObject): string {
+function formatTextLine(logObj: LogObject): string {
   const { message, fields } = messageAndFields(logObj.args);
   const pairs = Object.entries(fields)
     .filter(([, value]) => value !== undefined)
@@ -40,7 +40,7 @@ export function formatTextLine(logObj: LogObject): string {
   return `${time} ${levelName(logObj).toUpperCase().padEnd(5)} ${message}${pairs.join("")}\n`;
 }
 
-export interface LoggingOptions {
+interface LoggingOptions {
   level: LogLevel;
   format: LogFormat;
   /** Where lines go; stderr by default so stdout stays for command output. */

@@ -14,7 +14,7 @@ export function logPoll(report: PollReport): void {
 }
 
 /** The progress line's text: connections left, threshold, elapsed and deadline. */
-export function progressText(report: PollReport): string {
+function progressText(report: PollReport): string {
   const deadline = report.remainingMs === undefined ? "no deadline" : `${formatDuration(report.remainingMs)} left`;
   return `draining: ${report.openConnections} open connection${report.openConnections === 1 ? "" : "s"} (done at ≤ ${report.minOpenConnections}), ${formatDuration(report.elapsedMs)} elapsed, ${deadline}`;
 }

@@ -5,7 +5,7 @@ import type { FinalPhase } from "./drain.ts";
 import { log } from "./log.ts";
 
 /** How often the watcher also checks by hand, in case the directory cannot be watched (or an event is missed). */
-export const READY_FILE_POLL_MS = 1000;
+const READY_FILE_POLL_MS = 1000;
 
 /** Removes a ready file left by an earlier run: an emptyDir outlives a container restart. */
 export function removeStaleReadyFile(path: string): void {

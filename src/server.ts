@@ -7,9 +7,9 @@ import { type ManagerCounters, type StatusSettings, statusReport } from "./statu
 import { untilAborted } from "./wait.ts";
 
 /** A request body this server would ever need: none. Anything larger is refused (413). */
-export const MAX_REQUEST_BODY_BYTES = 1024;
+const MAX_REQUEST_BODY_BYTES = 1024;
 
-export interface ServerOptions {
+interface ServerOptions {
   port: number;
   hostname: string;
   token: string | undefined;
@@ -26,7 +26,7 @@ function text(status: number, body: string, headers: Record<string, string> = {}
 }
 
 /** The status code and body a /shutdown waiter gets for each way a drain can end. */
-export function shutdownResponse(outcome: DrainOutcome): Response {
+function shutdownResponse(outcome: DrainOutcome): Response {
   if (outcome.phase === "drained") return text(200, "OK");
   if (outcome.phase === "timed_out") return text(504, "drain timed out\n");
   return text(500, "drain failed\n");
