@@ -8,7 +8,7 @@ RUN bun install --production --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 # --bytecode halves start-up (about 37 ms to 18 ms to the first /healthz 200 in the benchmark).
-RUN bun build src/cli.ts --compile --minify --bytecode --outfile /out/envoy-shutdown-manager
+RUN bun build src/cli/main.ts --compile --minify --bytecode --outfile /out/envoy-shutdown-manager
 
 # Run: the executable links against glibc, so a distroless base with libc (and no shell), as a non-root user.
 FROM gcr.io/distroless/cc-debian12:nonroot

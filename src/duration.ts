@@ -14,6 +14,9 @@ const UNIT_MS: Record<string, number> = {
 const WHOLE = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
 
+/** The longest wait a timer can hold (2^31-1 ms, about 24.8 days); a longer one would fire after 1 ms. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 /** Parses a non-negative Go duration into milliseconds; returns undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {
   if (text === "0") return 0;

@@ -1,7 +1,10 @@
 /** Logging through consola: JSON lines for machines, readable lines for people. */
 import { closeSync, openSync, readlinkSync, writeSync } from "node:fs";
 import { type ConsolaInstance, createConsola, type LogObject } from "consola/core";
-import type { LogFormat, LogLevel } from "./config.ts";
+import { errorMessage } from "./errors.ts";
+
+export type LogFormat = "auto" | "json" | "text";
+export type LogLevel = "error" | "warn" | "info" | "debug";
 
 /** Structured fields carried by a log line (open_connections, elapsed, …). */
 type LogFields = Record<string, unknown>;
@@ -20,7 +23,7 @@ function messageAndFields(args: unknown[]): { message: string; fields: LogFields
   const last = args.at(-1);
   const hasFields = args.length > 1 && typeof last === "object" && last !== null && !(last instanceof Error);
   const parts = hasFields ? args.slice(0, -1) : args;
-  const message = parts.map((part) => (part instanceof Error ? part.message : String(part))).join(" ");
+  const message = parts.map(errorMessage).join(" ");
   return { message, fields: hasFields ? (last as LogFields) : {} };
 }
 
@@ -40,7 +43,7 @@ function formatTextLine(logObj: LogObject): string {
   return `${time} ${levelName(logObj).toUpperCase().padEnd(5)} ${message}${pairs.join("")}\n`;
 }
 
-interface LoggingOptions {
+export interface LoggingOptions {
   level: LogLevel;
   format: LogFormat;
   /** Where lines go; stderr by default so stdout stays for command output. */
@@ -66,15 +69,19 @@ export function isTerminal(fd: number): boolean {
   }
 }
 
+/** Whether escape sequences (colours, line rewrites) may go to a file descriptor: a terminal, and NO_COLOR unset. */
+export function escapesAllowed(fd: number, env: Record<string, string | undefined> = process.env): boolean {
+  return !env.NO_COLOR && isTerminal(fd);
+}
+
 /** Applies the flags to the shared logger: one reporter that writes every line to each destination. */
 export function configureLogging(options: LoggingOptions): void {
   const fd = options.fd ?? 2;
-  const terminal = isTerminal(fd);
-  const json = options.format === "json" || (options.format === "auto" && !terminal);
+  const json = options.format === "json" || (options.format === "auto" && !isTerminal(fd));
   if (mirrorFd !== undefined) closeSync(mirrorFd);
   mirrorFd = options.mirrorPath ? openMirror(options.mirrorPath) : undefined;
   // On a terminal, a log line first erases a progress line that may be showing.
-  const erase = !json && terminal ? "\r\x1b[2K" : "";
+  const erase = !json && escapesAllowed(fd) ? "\r\x1b[2K" : "";
   log.level = LEVELS[options.level];
   log.setReporters([
     {

@@ -1,6 +1,13 @@
-/** Cancellable waiting: every wait in a drain ends early when its signal aborts. */
+/** Time as the drain sees it: the real clock in production, a virtual one in tests, and cancellable waits. */
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts; leaves no timer behind. */
+/** Reads time and waits; injected so the drain can be tested in milliseconds on a virtual clock. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts; leaves no timer behind. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Resolves after `ms` of real time, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
@@ -15,6 +22,8 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+export const realClock: Clock = { now: () => Date.now(), sleep };
 
 /** Settles as `work` does, or rejects with the signal's reason if it aborts first. */
 export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

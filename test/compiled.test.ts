@@ -1,7 +1,6 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { fastDrain } from "./support/drain-flags.ts";
-import { type FakeEnvoy, startFakeEnvoy } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -28,7 +27,7 @@ describe("the compiled executable", () => {
   });
 
   test("serves /healthz and completes a drain", async () => {
-    fake = await startFakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 300, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress).args, { cli: [binary] });
     expect(await (await fetch(`${manager.url}/healthz`)).text()).toBe("OK");
     const response = await within(10_000, fetch(`${manager.url}/shutdown`));

@@ -2,15 +2,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { rawRequest } from "./support/clients.ts";
-import { fastDrain } from "./support/drain-flags.ts";
-import { type FakeEnvoy, startFakeEnvoy } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
-let fake: FakeEnvoy | undefined;
-afterEach(async () => {
-  await fake?.stop();
-  fake = undefined;
-});
 
 const status = async (url: string) => (await fetch(`${url}/status`)).json() as Promise<Record<string, unknown>>;
 const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
@@ -25,7 +19,7 @@ async function settlesWithin(ms: number, promise: Promise<unknown>): Promise<boo
 
 describe("1. a drain left behind by a sidecar restarted alone", () => {
   test("is undone on start: /healthcheck/ok, Envoy LIVE again, counted as a heal", async () => {
-    fake = await startFakeEnvoy({ healthCheckFailed: true });
+    const fake = await fakeEnvoy({ healthCheckFailed: true });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     await manager.waitForLog((line) => line.msg === "Envoy is LIVE again");
     expect(fake.isHealthCheckFailed).toBe(false);
@@ -34,7 +28,7 @@ describe("1. a drain left behind by a sidecar restarted alone", () => {
   });
 
   test("is left alone with --no-heal-on-start", async () => {
-    fake = await startFakeEnvoy({ healthCheckFailed: true });
+    const fake = await fakeEnvoy({ healthCheckFailed: true });
     const manager = await startManager([...fastDrain(fake.adminAddress).args, "--no-heal-on-start"]);
     await Bun.sleep(300);
     expect(fake.isHealthCheckFailed).toBe(true);
@@ -43,7 +37,7 @@ describe("1. a drain left behind by a sidecar restarted alone", () => {
   });
 
   test("a drain this process started is never undone, even when the state check is slow", async () => {
-    fake = await startFakeEnvoy({ connections: 1 });
+    const fake = await fakeEnvoy({ connections: 1 });
     fake.setFault("/server_info", { kind: "delay", ms: 500 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const shutdown = fetch(`${manager.url}/shutdown`);
@@ -58,7 +52,7 @@ describe("1. a drain left behind by a sidecar restarted alone", () => {
 
 describe("2. Envoy gone", () => {
   test("refused connections end the drain after --admin-unreachable-threshold polls", async () => {
-    fake = await startFakeEnvoy({ connections: 3 });
+    const fake = await fakeEnvoy({ connections: 3 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const shutdown = fetch(`${manager.url}/shutdown`);
     await manager.waitForLog((line) => line.msg === "open connections");
@@ -69,7 +63,7 @@ describe("2. Envoy gone", () => {
   });
 
   test("an Envoy that was never there does not hold the pod", async () => {
-    fake = await startFakeEnvoy();
+    const fake = await fakeEnvoy();
     fake.stopAdmin();
     const exec = spawnCli(["shutdown", "--serve-port", "0", ...fastDrain(fake.adminAddress).args]);
     expect(await within(10_000, exec.exited)).toBe(0);
@@ -79,7 +73,7 @@ describe("2. Envoy gone", () => {
     ["HTTP 500", { kind: "status", status: 500 }],
     ["a hung request", { kind: "hang" }],
   ] as const)("%s is not gone: polling goes on", async (_, fault) => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     fake.setFault("/stats", fault);
     const { args } = fastDrain(fake.adminAddress, ["--admin-timeout", "200ms", "--admin-unreachable-threshold", "2"]);
     const manager = await startManager(args);
@@ -94,7 +88,7 @@ describe("2. Envoy gone", () => {
 
 describe("3. a slow or misbehaving admin API", () => {
   test("a hung poll times out after --admin-timeout and the loop keeps its pace", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     fake.setFault("/stats", { kind: "hang" });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--admin-timeout", "300ms"]).args);
     void fetch(`${manager.url}/shutdown`).catch(() => "the manager is stopped after the test");
@@ -105,7 +99,7 @@ describe("3. a slow or misbehaving admin API", () => {
   });
 
   test("a slow answer within the timeout is used", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     fake.setFault("/stats", { kind: "delay", ms: 300 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     expect((await within(5000, fetch(`${manager.url}/shutdown`))).status).toBe(200);
@@ -116,7 +110,7 @@ describe("3. a slow or misbehaving admin API", () => {
     ["JSON of the wrong shape", { kind: "body", body: '{"stats":{"listener.0.0.0.0_8080.downstream_cx_active":0}}' }],
     ["an empty stats list", { kind: "body", body: '{"stats":[]}' }],
   ] as const)("%s is a failed poll, never a count of 0", async (_, fault) => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     fake.setFault("/stats", fault);
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const shutdown = fetch(`${manager.url}/shutdown`);
@@ -127,7 +121,7 @@ describe("3. a slow or misbehaving admin API", () => {
   });
 
   test("/healthcheck/fail answering 503 is retried with backoff", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     fake.setFault("/healthcheck/fail", { kind: "status", status: 503 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const shutdown = fetch(`${manager.url}/shutdown`);
@@ -146,7 +140,7 @@ describe("3. a slow or misbehaving admin API", () => {
 
 describe("4. Envoy restarted mid-drain", () => {
   test("health checks are failed again, once, and the drain follows the new Envoy", async () => {
-    fake = await startFakeEnvoy({ connections: 5 });
+    const fake = await fakeEnvoy({ connections: 5 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const shutdown = fetch(`${manager.url}/shutdown`);
     await manager.waitForLog((line) => line.open_connections === 5);
@@ -163,7 +157,7 @@ describe("4. Envoy restarted mid-drain", () => {
 
 describe("5. waiters that go away", () => {
   test("the drain goes on for the others, and nothing is left behind", async () => {
-    fake = await startFakeEnvoy({ connections: 1 });
+    const fake = await fakeEnvoy({ connections: 1 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     await fetch(`${manager.url}/healthz`);
     const fdsBefore = fdCount(manager.proc.pid);
@@ -186,7 +180,7 @@ describe("5. waiters that go away", () => {
   });
 
   test("the exec command still completes when a kubelet gives up on /shutdown", async () => {
-    fake = await startFakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 800, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 800, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const kubelet = new AbortController();
     const abandoned = fetch(`${manager.url}/shutdown`, { signal: kubelet.signal }).catch(() => "aborted");
@@ -203,7 +197,7 @@ describe("6. a drain by anyone on the network", () => {
   const TOKEN = "s3cret-token-of-some-length";
 
   test("without the bearer token /shutdown is 401 and starts nothing; /healthz stays open", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     const manager = await startManager([...fastDrain(fake.adminAddress).args, "--shutdown-token", TOKEN]);
     for (const headers of [
       {} as Record<string, string>,
@@ -223,7 +217,7 @@ describe("6. a drain by anyone on the network", () => {
   });
 
   test("the exec command sends the token from its environment", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     const env = { ENVOY_SHUTDOWN_SHUTDOWN_TOKEN: TOKEN };
     const manager = await startManager(fastDrain(fake.adminAddress).args, { env });
     const exec = spawnCli(["shutdown", ...fastDrain(fake.adminAddress).args, "--serve-port", String(manager.port)], { env });
@@ -234,7 +228,7 @@ describe("6. a drain by anyone on the network", () => {
 
 describe("7. hostile requests to the sidecar", () => {
   test("oversized headers and bodies are refused, and start nothing", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const bigHeader = await fetch(`${manager.url}/shutdown`, { headers: { "x-filler": "a".repeat(64 * 1024) } });
     expect(bigHeader.status).toBe(431);
@@ -245,7 +239,7 @@ describe("7. hostile requests to the sidecar", () => {
   });
 
   test("idle and slow connections and a /shutdown flood: /healthz keeps answering and the drain completes", async () => {
-    fake = await startFakeEnvoy({ connections: 1 });
+    const fake = await fakeEnvoy({ connections: 1 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const port = manager.port;
     const sockets = await Promise.all(
@@ -279,7 +273,7 @@ describe("7. hostile requests to the sidecar", () => {
 
 describe("8. signals mid-drain", () => {
   test("SIGTERM finishes the drain for the current waiters, then exits 0", async () => {
-    fake = await startFakeEnvoy({ connections: 2 });
+    const fake = await fakeEnvoy({ connections: 2 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const waiter = fetch(`${manager.url}/shutdown`);
     await manager.waitForLog((line) => line.msg === "open connections");
@@ -299,7 +293,7 @@ describe("8. signals mid-drain", () => {
   });
 
   test("SIGTERM waits no longer than --drain-timeout", async () => {
-    fake = await startFakeEnvoy({ connections: 2 });
+    const fake = await fakeEnvoy({ connections: 2 });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--drain-timeout", "1s"]).args);
     const waiter = fetch(`${manager.url}/shutdown`);
     await manager.waitForLog((line) => line.msg === "open connections");
@@ -309,7 +303,7 @@ describe("8. signals mid-drain", () => {
   });
 
   test("a second SIGTERM exits at once", async () => {
-    fake = await startFakeEnvoy({ connections: 2 });
+    const fake = await fakeEnvoy({ connections: 2 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const waiter = fetch(`${manager.url}/shutdown`).then(
       (r) => r.status,

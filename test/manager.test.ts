@@ -1,15 +1,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { openClients } from "./support/clients.ts";
-import { fastDrain } from "./support/drain-flags.ts";
-import { type FakeEnvoy, startFakeEnvoy } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
-let fake: FakeEnvoy | undefined;
-afterEach(async () => {
-  await fake?.stop();
-  fake = undefined;
-});
 
 /** The admin calls the fake saw, as "METHOD /path", with consecutive stats polls collapsed. */
 function adminCalls(f: FakeEnvoy): string[] {
@@ -19,7 +13,7 @@ function adminCalls(f: FakeEnvoy): string[] {
 
 describe("shutdown-manager", () => {
   test("/healthz answers OK", async () => {
-    fake = await startFakeEnvoy();
+    const fake = await fakeEnvoy();
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const response = await fetch(`${manager.url}/healthz`);
     expect(response.status).toBe(200);
@@ -27,7 +21,7 @@ describe("shutdown-manager", () => {
   });
 
   test("scripted: /shutdown answers only once the count reaches the threshold", async () => {
-    fake = await startFakeEnvoy({
+    const fake = await fakeEnvoy({
       connections: 5,
       timeline: [
         { afterFailMs: 200, connections: 3 },
@@ -47,7 +41,7 @@ describe("shutdown-manager", () => {
   });
 
   test("live: idle keep-alive connections hold the drain until they close", async () => {
-    fake = await startFakeEnvoy({ mode: "live" });
+    const fake = await fakeEnvoy({ mode: "live" });
     const clients = await openClients(fake.dataPort, 3);
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     let answered = false;
@@ -68,7 +62,7 @@ describe("shutdown-manager", () => {
   });
 
   test("20 concurrent /shutdown callers share one drain", async () => {
-    fake = await startFakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const responses = await within(
       10_000,
@@ -82,7 +76,7 @@ describe("shutdown-manager", () => {
   });
 
   test("a completed drain stays completed: a later /shutdown answers at once", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--check-delay", "1s"]).args);
     expect((await fetch(`${manager.url}/shutdown`)).status).toBe(200);
     const again = Date.now();
@@ -92,7 +86,7 @@ describe("shutdown-manager", () => {
   });
 
   test("a /shutdown held past Bun's 10 s idle timeout is still answered", async () => {
-    fake = await startFakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 12_000, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 12_000, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--check-interval", "500ms"]).args);
     const response = await within(20_000, fetch(`${manager.url}/shutdown`, { timeout: false }), "/shutdown");
     expect(response.status).toBe(200);
@@ -100,7 +94,7 @@ describe("shutdown-manager", () => {
   }, 25_000);
 
   test("--drain-timeout releases waiters with 504 and logs the connections left", async () => {
-    fake = await startFakeEnvoy({ connections: 4 });
+    const fake = await fakeEnvoy({ connections: 4 });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--drain-timeout", "600ms"]).args);
     const response = await within(5000, fetch(`${manager.url}/shutdown`));
     expect(response.status).toBe(504);
@@ -109,7 +103,7 @@ describe("shutdown-manager", () => {
   });
 
   test("unknown paths get 404, wrong methods 405 with Allow", async () => {
-    fake = await startFakeEnvoy();
+    const fake = await fakeEnvoy();
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     expect((await fetch(`${manager.url}/nope`)).status).toBe(404);
     const wrong = await fetch(`${manager.url}/healthz`, { method: "DELETE" });
@@ -122,7 +116,7 @@ describe("shutdown-manager", () => {
   });
 
   test("removes a stale ready file on start", async () => {
-    fake = await startFakeEnvoy();
+    const fake = await fakeEnvoy();
     const { args, readyFile } = fastDrain(fake.adminAddress);
     writeFileSync(readyFile, "drained\n");
     await startManager(args);
@@ -130,7 +124,7 @@ describe("shutdown-manager", () => {
   });
 
   test("the ready file written by another process releases waiters within 100 ms", async () => {
-    fake = await startFakeEnvoy({ connections: 3 });
+    const fake = await fakeEnvoy({ connections: 3 });
     // The manager's own drain would wait for a long time: only the hand-off can release it.
     const { args, readyFile } = fastDrain(fake.adminAddress, ["--check-delay", "1h"]);
     const manager = await startManager(args);
@@ -146,7 +140,7 @@ describe("shutdown-manager", () => {
   });
 
   test("SIGTERM with no drain running exits 0", async () => {
-    fake = await startFakeEnvoy();
+    const fake = await fakeEnvoy();
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     manager.proc.kill("SIGTERM");
     expect(await within(3000, manager.exited)).toBe(0);

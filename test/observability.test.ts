@@ -7,15 +7,9 @@ import { version } from "../package.json";
 import type { PollReport } from "../src/drain.ts";
 import { configureLogging, containerLogMirror, log } from "../src/log.ts";
 import { progressLine } from "../src/progress.ts";
-import { fastDrain, tempDir } from "./support/drain-flags.ts";
-import { type FakeEnvoy, startFakeEnvoy } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
 
-let fake: FakeEnvoy | undefined;
-afterEach(async () => {
-  await fake?.stop();
-  fake = undefined;
-});
 
 /** Parses /metrics with a real exposition-format parser, and checks what it lets through. */
 async function scrape(url: string) {
@@ -41,7 +35,7 @@ async function scrape(url: string) {
 
 describe("/metrics", () => {
   test("follows the drain from idle to drained", async () => {
-    fake = await startFakeEnvoy({ connections: 3, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 3, timeline: [{ afterFailMs: 300, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--min-open-connections", "0"]).args);
     const idle = await scrape(manager.url);
     expect(idle.value("drain_state", { state: "idle" })).toBe(1);
@@ -69,7 +63,7 @@ describe("/metrics", () => {
   });
 
   test("counts admin errors by kind and heals", async () => {
-    fake = await startFakeEnvoy({ healthCheckFailed: true, connections: 0 });
+    const fake = await fakeEnvoy({ healthCheckFailed: true, connections: 0 });
     fake.setFault("/stats", { kind: "status", status: 500 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     await manager.waitForLog((line) => line.msg === "Envoy is LIVE again");
@@ -84,7 +78,7 @@ describe("/metrics", () => {
 
 describe("/status and the status command", () => {
   test("report the same facts, as JSON and readably", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     await within(5000, fetch(`${manager.url}/shutdown`));
     const report = (await (await fetch(`${manager.url}/status`)).json()) as Record<string, unknown>;
@@ -155,7 +149,7 @@ describe("logs", () => {
   });
 
   test("the shutdown command off a terminal logs one JSON line per poll", async () => {
-    fake = await startFakeEnvoy({
+    const fake = await fakeEnvoy({
       connections: 3,
       timeline: [
         { afterFailMs: 250, connections: 1 },
@@ -192,7 +186,7 @@ describe("progress", () => {
   });
 
   test("the shutdown command on a terminal shows the progress line", async () => {
-    fake = await startFakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
     const command = [
       ...SOURCE_CLI,
       "shutdown",

@@ -2,15 +2,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openClients } from "./support/clients.ts";
-import { fastDrain, tempDir } from "./support/drain-flags.ts";
-import { type FakeEnvoy, startFakeEnvoy, TCP_LISTENER } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
+import { TCP_LISTENER } from "./support/fake-envoy.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
-let fake: FakeEnvoy | undefined;
-afterEach(async () => {
-  await fake?.stop();
-  fake = undefined;
-});
 
 /** Runs `shutdown` without looking for a manager, and resolves with its exit code. */
 function runAlone(args: string[]) {
@@ -20,7 +15,7 @@ function runAlone(args: string[]) {
 
 describe("shutdown (exec hook)", () => {
   test("scripted: drains by itself, exits 0 after the count reaches 0, writes the ready file", async () => {
-    fake = await startFakeEnvoy({ connections: 4, timeline: [{ afterFailMs: 500, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 4, timeline: [{ afterFailMs: 500, connections: 0 }] });
     const { args, readyFile } = fastDrain(fake.adminAddress);
     const { code } = runAlone(args);
     expect(await code).toBe(0);
@@ -33,7 +28,7 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("live: exits once the clients' sockets have closed", async () => {
-    fake = await startFakeEnvoy({ mode: "live" });
+    const fake = await fakeEnvoy({ mode: "live" });
     const clients = await openClients(fake.dataPort, 4);
     const { args } = fastDrain(fake.adminAddress);
     const { cli, code } = runAlone(args);
@@ -50,7 +45,7 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("--min-open-connections lets an idle keep-alive connection stay", async () => {
-    fake = await startFakeEnvoy({ mode: "live" });
+    const fake = await fakeEnvoy({ mode: "live" });
     await openClients(fake.dataPort, 1);
     const { code } = runAlone(fastDrain(fake.adminAddress, ["--min-open-connections", "1"]).args);
     expect(await code).toBe(0);
@@ -58,7 +53,7 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("TCP proxy connections are counted too", async () => {
-    fake = await startFakeEnvoy({
+    const fake = await fakeEnvoy({
       connections: { [TCP_LISTENER]: 2 },
       timeline: [{ afterFailMs: 400, connections: { [TCP_LISTENER]: 0 } }],
     });
@@ -68,7 +63,7 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("--connection-stat=http polls /stats/prometheus", async () => {
-    fake = await startFakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
     const { code } = runAlone(fastDrain(fake.adminAddress, ["--connection-stat", "http"]).args);
     expect(await code).toBe(0);
     expect(fake.calls("/stats/prometheus").length).toBeGreaterThanOrEqual(1);
@@ -77,14 +72,14 @@ describe("shutdown (exec hook)", () => {
 
   test("reaches the admin API over a Unix socket", async () => {
     const socket = join(tempDir(), "admin.sock");
-    fake = await startFakeEnvoy({ unixSocket: socket, connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const fake = await fakeEnvoy({ unixSocket: socket, connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
     const { code } = runAlone(fastDrain(socket).args);
     expect(await code).toBe(0);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
   });
 
   test("--drain-listeners also posts a graceful, skip_exit listener drain", async () => {
-    fake = await startFakeEnvoy({ connections: 0 });
+    const fake = await fakeEnvoy({ connections: 0 });
     const { code } = runAlone(fastDrain(fake.adminAddress, ["--drain-listeners"]).args);
     expect(await code).toBe(0);
     const calls = fake.requests.map((r) => `${r.method} ${r.path}${r.query ? `?${r.query}` : ""}`);
@@ -92,7 +87,7 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("a drain that times out exits 1 and writes timed_out into the ready file", async () => {
-    fake = await startFakeEnvoy({ connections: 2 });
+    const fake = await fakeEnvoy({ connections: 2 });
     const { args, readyFile } = fastDrain(fake.adminAddress, ["--drain-timeout", "500ms"]);
     const { code } = runAlone(args);
     expect(await code).toBe(1);
@@ -100,7 +95,7 @@ describe("shutdown (exec hook)", () => {
   });
 
   test("joins a listening shutdown-manager's drain instead of starting a second one", async () => {
-    fake = await startFakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 400, connections: 0 }] });
+    const fake = await fakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 400, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress).args);
     const { args, readyFile } = fastDrain(fake.adminAddress);
     const exec = spawnCli(["shutdown", ...args, "--serve-port", String(manager.port)]);

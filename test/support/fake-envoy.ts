@@ -1,6 +1,6 @@
 /**
- * A fake Envoy admin API that answers as ../shared/envoy-admin.md says Envoy does (routing, methods, status
- * codes, bodies, stat names and output formats), over TCP and optionally a Unix socket.
+ * A fake Envoy admin API that answers as docs/envoy-admin.md says Envoy does (routing, methods, status codes,
+ * bodies, stat names and output formats), over TCP and optionally a Unix socket.
  *
  * scripted mode: listener connection counts follow a timeline set by the test (relative to /healthcheck/fail).
  * live mode: a real HTTP/1.1 data-plane listener; its open sockets are the count. After /healthcheck/fail each
@@ -12,7 +12,10 @@ export type Fault =
   | { kind: "hang" }
   | { kind: "delay"; ms: number }
   | { kind: "status"; status: number; body?: string }
-  | { kind: "body"; body: string; contentType?: string };
+  | { kind: "body"; body: string; contentType?: string }
+  /** Headers at once, then the normal body one byte every `intervalMs`. */
+  | { kind: "trickle"; intervalMs: number }
+  | { kind: "redirect"; location: string };
 
 export interface TimelineStep {
   /** Milliseconds after the first /healthcheck/fail. */
@@ -37,6 +40,8 @@ export interface FakeEnvoyOptions {
   timeline?: TimelineStep[];
   /** Start with health checks failed, as a leftover drain (or Envoy's `drain` flag file) would. */
   healthCheckFailed?: boolean;
+  /** Stats whose names match do not exist, as with a stats_matcher that rejects them. */
+  excludeStats?: RegExp;
 }
 
 export interface RecordedRequest {
@@ -104,6 +109,26 @@ function envoyResponse(status: number, body: string, contentType = TEXT_TYPE): R
     },
   });
   return new Response(stream, { status, headers: { "content-type": contentType, ...ENVOY_HEADERS } });
+}
+
+/** The same answer, its body sent one byte at a time. */
+async function trickle(response: Response, intervalMs: number): Promise<Response> {
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  let sent = 0;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => {
+        if (sent >= bytes.length) {
+          clearInterval(timer);
+          return controller.close();
+        }
+        controller.enqueue(bytes.subarray(sent, ++sent));
+      }, intervalMs);
+    },
+    cancel: () => clearInterval(timer),
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
 }
 
 /** Envoy percent-decodes parameters but, unlike URLSearchParams, leaves `+` alone. */
@@ -369,7 +394,8 @@ export class FakeEnvoy {
         return envoyResponse(400, "Invalid re2 regex");
       }
     }
-    const keep = (name: string) => !filter || filter.test(name);
+    const excluded = this.options.excludeStats;
+    const keep = (name: string) => (!filter || filter.test(name)) && !excluded?.test(name);
     const usedOnly = params.has("usedonly");
     const stats = this.allStats()
       .filter((s) => keep(s.name) && (!usedOnly || this.isUsed(s)))
@@ -462,6 +488,8 @@ export class FakeEnvoy {
         if (fault.kind === "delay") await Bun.sleep(fault.ms);
         if (fault.kind === "status") return envoyResponse(fault.status, fault.body ?? "upstream error\n");
         if (fault.kind === "body") return envoyResponse(200, fault.body, fault.contentType ?? "application/json");
+        if (fault.kind === "redirect") return new Response(null, { status: 302, headers: { location: fault.location, ...ENVOY_HEADERS } });
+        if (fault.kind === "trickle") return trickle(this.route(request.method, path, parseQuery(query)), fault.intervalMs);
       }
       return this.route(request.method, path, parseQuery(query));
     } finally {

@@ -1,9 +1,10 @@
 /** Running the CLI as a real process in tests: spawn, read its JSON log lines, stop it, never leak it. */
 import type { Subprocess } from "bun";
+import { onTeardown } from "./teardown.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 /** The command that runs the CLI: the source through Bun, or a compiled executable when given. */
-export const SOURCE_CLI = [process.execPath, `${ROOT}src/cli.ts`];
+export const SOURCE_CLI = [process.execPath, `${ROOT}src/cli/main.ts`];
 
 export interface CliProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
@@ -16,16 +17,6 @@ export interface CliProcess {
   stderrText(): string;
 }
 
-const running = new Set<Subprocess>();
-
-/** Kills every process spawned by the current test and waits until they are gone (called after each test). */
-export async function killSpawned(): Promise<void> {
-  const procs = [...running];
-  running.clear();
-  for (const proc of procs) proc.kill("SIGKILL");
-  await Promise.all(procs.map((proc) => proc.exited));
-}
-
 /** Spawns the CLI with JSON logs; every process is killed after the test that started it. */
 export function spawnCli(args: string[], options: { env?: Record<string, string>; cli?: string[] } = {}): CliProcess {
   const proc = Bun.spawn([...(options.cli ?? SOURCE_CLI), ...args], {
@@ -34,7 +25,10 @@ export function spawnCli(args: string[], options: { env?: Record<string, string>
     stderr: "pipe",
     env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ENVOY_SHUTDOWN_LOG_FORMAT: "json", ...options.env },
   });
-  running.add(proc);
+  onTeardown(async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  });
   const lines: Record<string, unknown>[] = [];
   let stderr = "";
   const waiters = new Set<() => void>();
@@ -59,10 +53,7 @@ export function spawnCli(args: string[], options: { env?: Record<string, string>
       for (const wake of waiters) wake();
     }
   })();
-  const exited = proc.exited.then((code) => {
-    running.delete(proc);
-    return code;
-  });
+  const exited = proc.exited;
   return {
     proc,
     lines,

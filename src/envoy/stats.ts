@@ -1,6 +1,8 @@
-/** The connection counter: reads Envoy's stats and sums open downstream connections. */
-import { AdminError } from "./admin-client.ts";
-import type { ConnectionStat } from "./config.ts";
+/** Envoy's connection stats: which request asks for them, and pure functions that count open connections in the answer. */
+import { AdminError } from "./admin-error.ts";
+
+/** listener: every listener's downstream_cx_active (TCP too); http: HTTP connection managers only, as Contour counts. */
+export type ConnectionStat = "listener" | "http";
 
 export interface ConnectionCount {
   /** Open downstream connections that the drain waits for. */
@@ -28,6 +30,20 @@ export function connectionStatsPath(stat: ConnectionStat): string {
 /** Rejects a stats body that Envoy would not send; a guessed 0 would end a drain early. */
 function malformed(reason: string): AdminError {
   return new AdminError("malformed", `unexpected stats body: ${reason}`);
+}
+
+/** The stats each kind of count needs, as an operator would list them in Envoy's stats_matcher. */
+export const COUNTED_STATS: Record<ConnectionStat, string> = {
+  listener: "listener.<id>.downstream_cx_active",
+  http: "http.<prefix>.downstream_cx_active",
+};
+
+/** A well-formed answer with none of the counted gauges, not even the admin listener's: Envoy's stats_matcher drops them. */
+function statsMissing(stat: ConnectionStat): AdminError {
+  return new AdminError(
+    "stats_missing",
+    `Envoy reports no ${COUNTED_STATS[stat]} gauge, not even the admin listener's: its stats_matcher excludes them, so connections cannot be counted; include ${COUNTED_STATS[stat]} in stats_matcher`,
+  );
 }
 
 /** Reads a gauge value, which Envoy prints as an integer (some releases as `%g`, e.g. 1.23457e+06). */
@@ -83,7 +99,7 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
   const byListener = new Map<string, number>();
   let total = 0;
   let live: boolean | undefined;
-  let sawAdmin = false;
+  let sawGauge = false;
   for (const entry of stats) {
     if (typeof entry !== "object" || entry === null) throw malformed("a stats entry is not an object");
     if ("histograms" in entry) continue;
@@ -96,16 +112,14 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
     const id = aggregateListenerId(name);
     if (id === undefined) continue;
     const count = gaugeValue(value, name);
-    if (id === "admin") {
-      sawAdmin = true;
-      continue;
-    }
+    sawGauge = true;
+    if (id === "admin") continue;
     if (count === 0 || ignore.some((pattern) => pattern.test(id))) continue;
     byListener.set(id, count);
     total += count;
   }
-  // Envoy always reports its admin listener (our own poll is open on it): without it this is not Envoy's answer.
-  if (!sawAdmin) throw malformed("listener.admin.downstream_cx_active is missing");
+  // Envoy always reports its admin listener (our own poll is open on it): no gauge at all means they are filtered out.
+  if (!sawGauge) throw statsMissing("listener");
   return { total, byListener, live };
 }
 
@@ -118,7 +132,7 @@ export function countHttpConnections(body: string): ConnectionCount {
   const byListener = new Map<string, number>();
   let total = 0;
   let live: boolean | undefined;
-  let sawAdmin = false;
+  let sawGauge = false;
   for (const line of body.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
     const match = SAMPLE.exec(line);
@@ -132,12 +146,12 @@ export function countHttpConnections(body: string): ConnectionCount {
     if (name !== "envoy_http_downstream_cx_active") continue;
     const prefix = PREFIX_LABEL.exec(labels)?.[1];
     if (prefix === undefined) continue;
-    if (prefix === "admin") sawAdmin = true;
+    sawGauge = true;
     if (value === 0 || IGNORED_HTTP_PREFIXES.has(prefix)) continue;
     byListener.set(prefix, (byListener.get(prefix) ?? 0) + value);
     total += value;
   }
-  if (!sawAdmin) throw malformed('envoy_http_downstream_cx_active{envoy_http_conn_manager_prefix="admin"} is missing');
+  if (!sawGauge) throw statsMissing("http");
   return { total, byListener, live };
 }
 

@@ -1,20 +1,21 @@
-/** Flags for a fast drain against a fake Envoy, with the ready file in a fresh temporary directory. */
-
+/** Fixtures that clean up after themselves: a fake Envoy, temporary directories, flags for a fast drain. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type FakeEnvoy, type FakeEnvoyOptions, startFakeEnvoy } from "./fake-envoy.ts";
+import { onTeardown } from "./teardown.ts";
 
-const dirs: string[] = [];
-
-/** Removes the temporary directories made by the current test (called after each test). */
-export function cleanUpTempDirs(): void {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+/** A fake Envoy admin API on a free loopback port, stopped after the test. */
+export async function fakeEnvoy(options: FakeEnvoyOptions = {}): Promise<FakeEnvoy> {
+  const fake = await startFakeEnvoy(options);
+  onTeardown(() => fake.stop());
+  return fake;
 }
 
 /** A temporary directory removed after the test. */
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "esm-"));
-  dirs.push(dir);
+  onTeardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

@@ -1,8 +1,9 @@
 /** The ready file: how a drain finished in one container releases waiters in another (shared emptyDir). */
 import { existsSync, type FSWatcher, mkdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
+import { errorMessage, OperatorError } from "../errors.ts";
+import { log } from "../log.ts";
 import type { FinalPhase } from "./drain.ts";
-import { log } from "./log.ts";
 
 /** How often the watcher also checks by hand, in case the directory cannot be watched (or an event is missed). */
 const READY_FILE_POLL_MS = 1000;
@@ -14,15 +15,19 @@ export function removeStaleReadyFile(path: string): void {
   log.warn("removed a stale ready file from an earlier run", { ready_file: path });
 }
 
-/** Writes the ready file with the drain's final phase, atomically, so a watcher never reads it half-written. */
+/**
+ * Writes the ready file with the drain's final phase, atomically, so a watcher never reads it half-written. The
+ * temporary name is unique to this write: hooks of several containers may finish at the same moment.
+ */
 export function writeReadyFile(path: string, phase: FinalPhase): void {
-  const partial = `${dirname(path)}/.${basename(path)}.partial`;
+  const partial = `${dirname(path)}/.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
   try {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(partial, `${phase}\n`);
     renameSync(partial, path);
   } catch (error) {
-    log.error(`could not write the ready file: ${error instanceof Error ? error.message : String(error)}`, { ready_file: path });
+    rmSync(partial, { force: true });
+    throw new OperatorError(`could not write the ready file ${path}: ${errorMessage(error)}`);
   }
 }
 
@@ -60,7 +65,7 @@ export function watchReadyFile(path: string, onReady: (phase: FinalPhase) => voi
   } catch (error) {
     log.warn(`cannot watch the ready file's directory; checking it every ${READY_FILE_POLL_MS} ms instead`, {
       ready_file: path,
-      reason: error instanceof Error ? error.message : String(error),
+      reason: errorMessage(error),
     });
   }
   return stop;

@@ -1,22 +1,41 @@
 /** The sidecar's HTTP server: liveness, the preStop /shutdown hook, status and metrics. */
 import type { Server } from "bun";
-import type { Drain, DrainOutcome } from "./drain.ts";
-import { log } from "./log.ts";
+import type { Drain, DrainOutcome } from "../drain/drain.ts";
+import { OperatorError } from "../errors.ts";
+import { log } from "../log.ts";
+import { untilAborted } from "../wait.ts";
 import { renderMetrics } from "./metrics.ts";
-import { type ManagerCounters, type StatusSettings, statusReport } from "./status.ts";
-import { untilAborted } from "./wait.ts";
+import { type SidecarCounters, type StatusSettings, statusReport } from "./status.ts";
 
 /** A request body this server would ever need: none. Anything larger is refused (413). */
 const MAX_REQUEST_BODY_BYTES = 1024;
+
+/** Bun's own idle timeout, which closes a connection that sends nothing for this long (in whole seconds, checked lazily). */
+export const IDLE_TIMEOUT_S = 10;
 
 interface ServerOptions {
   port: number;
   hostname: string;
   token: string | undefined;
   drain: Drain;
-  counters: ManagerCounters;
+  counters: SidecarCounters;
   /** Facts about the configuration shown by /status and /metrics. */
   settings: StatusSettings;
+  /** Called when an authorized /shutdown arrives, before it waits. */
+  onShutdownRequest: () => void;
+}
+
+/** The server could not listen where it was told to. */
+export class ListenError extends OperatorError {
+  override name = "ListenError";
+  constructor(
+    readonly hostname: string,
+    readonly port: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
@@ -67,6 +86,7 @@ export function startServer(options: ServerOptions): Server<undefined> {
     // preStop hooks wait as long as the drain takes: exempt this request from Bun's idle timeout.
     server.timeout(request, 0);
     counters.waiters += 1;
+    options.onShutdownRequest();
     try {
       return shutdownResponse(await untilAborted(drain.start(), request.signal));
     } catch (error) {
@@ -92,9 +112,11 @@ export function startServer(options: ServerOptions): Server<undefined> {
   };
   const methodsByPath = new Map<string, string[]>(Object.entries(routes).map(([path, methods]) => [path, Object.keys(methods)]));
 
-  return Bun.serve({
+  try {
+    return Bun.serve({
     port: options.port,
     hostname: options.hostname,
+    idleTimeout: IDLE_TIMEOUT_S,
     maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
     routes,
     // Only what the routes did not take: an unknown path, or a known path with the wrong method.
@@ -108,4 +130,8 @@ export function startServer(options: ServerOptions): Server<undefined> {
       return text(500, "internal error\n");
     },
   });
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    throw new ListenError(options.hostname, options.port, code, message ?? String(error));
+  }
 }

@@ -1,10 +1,11 @@
 /** The drain's facts in the Prometheus text exposition format (0.0.4), for /metrics. */
-import { version } from "../package.json";
-import type { DrainPhase, DrainSnapshot } from "./drain.ts";
-import { drainDurationSeconds, type ManagerCounters, type StatusSettings } from "./status.ts";
+import { version } from "../../package.json";
+import type { DrainPhase, DrainSnapshot, EnvoyProblem } from "../drain/drain.ts";
+import { drainDurationSeconds, type SidecarCounters, type StatusSettings } from "./status.ts";
 
 const PREFIX = "envoy_shutdown_manager_";
 const PHASES: readonly DrainPhase[] = ["idle", "draining", "drained", "timed_out", "failed"];
+const PROBLEMS: readonly EnvoyProblem["kind"][] = ["unreachable", "stats_missing"];
 
 type Sample = [labels: Record<string, string>, value: number];
 
@@ -22,7 +23,7 @@ function family(name: string, type: "gauge" | "counter", help: string, samples: 
 
 const known = (value: number | undefined): Sample[] => (value === undefined ? [] : [[{}, value]]);
 
-export function renderMetrics(snapshot: DrainSnapshot, counters: ManagerCounters, settings: StatusSettings): string {
+export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): string {
   const families = [
     family(
       "drain_state",
@@ -48,6 +49,12 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: ManagerCounters
       "counter",
       "Failed admin API requests, by kind.",
       Object.entries(snapshot.adminErrors).map(([kind, n]) => [{ kind }, n]),
+    ),
+    family(
+      "envoy_problem",
+      "gauge",
+      "1 while this keeps the drain from seeing Envoy (unreachable admin API, connection stats excluded by stats_matcher).",
+      PROBLEMS.map((kind) => [{ kind }, snapshot.problem?.kind === kind ? 1 : 0]),
     ),
     family("shutdown_waiters", "gauge", "/shutdown requests waiting for the drain.", [[{}, counters.waiters]]),
     family("heals_total", "counter", "Leftover drains undone on start.", [[{}, counters.heals]]),

@@ -1,11 +1,10 @@
 /** The drain's facts as one JSON document, for /status and the `status` command. */
-import { version } from "../package.json";
-import type { DrainSnapshot } from "./drain.ts";
-import { formatDuration } from "./duration.ts";
-import { FatalError } from "./errors.ts";
+import { version } from "../../package.json";
+import type { DrainSnapshot } from "../drain/drain.ts";
+import { formatDuration } from "../duration.ts";
 
-/** What the manager counts besides the drain itself. */
-export interface ManagerCounters {
+/** What the sidecar counts besides the drain itself. */
+export interface SidecarCounters {
   /** /shutdown requests waiting right now. */
   waiters: number;
   /** Leftover drains undone on start. */
@@ -14,6 +13,8 @@ export interface ManagerCounters {
 
 export interface StatusSettings {
   adminAddress: string;
+  /** Whether Envoy's admin API has answered; read at each request. */
+  envoyAnswered(): boolean;
   minOpenConnections: number;
   checkIntervalMs: number;
   drainTimeoutMs: number;
@@ -33,6 +34,10 @@ export interface StatusReport {
   polls: number;
   health_check_fail_posts: number;
   admin_errors: DrainSnapshot["adminErrors"];
+  /** Whether Envoy's admin API has answered this sidecar: the evidence a joined hook needs before calling Envoy gone. */
+  envoy_answered: boolean;
+  /** What keeps the drain from seeing Envoy (unreachable, stats excluded by stats_matcher), or null. */
+  envoy_problem: DrainSnapshot["problem"] | null;
   waiters: number;
   heals: number;
   admin_address: string;
@@ -49,7 +54,7 @@ export function drainDurationSeconds(snapshot: DrainSnapshot, now = Date.now()):
   return ((snapshot.finishedAt ?? now) - snapshot.startedAt) / 1000;
 }
 
-export function statusReport(snapshot: DrainSnapshot, counters: ManagerCounters, settings: StatusSettings): StatusReport {
+export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): StatusReport {
   return {
     version,
     phase: snapshot.phase,
@@ -63,6 +68,8 @@ export function statusReport(snapshot: DrainSnapshot, counters: ManagerCounters,
     polls: snapshot.polls,
     health_check_fail_posts: snapshot.healthCheckFailPosts,
     admin_errors: snapshot.adminErrors,
+    envoy_answered: settings.envoyAnswered(),
+    envoy_problem: snapshot.problem ?? null,
     waiters: counters.waiters,
     heals: counters.heals,
     admin_address: settings.adminAddress,
@@ -85,6 +92,7 @@ export function formatStatus(report: StatusReport): string {
     `admin errors:      ${Object.entries(report.admin_errors)
       .map(([kind, n]) => `${kind}=${n}`)
       .join(" ")}`,
+    ...(report.envoy_problem ? [`envoy problem:     ${report.envoy_problem.kind}: ${report.envoy_problem.message}`] : []),
     `waiters:           ${report.waiters}`,
     `heals:             ${report.heals}`,
     `admin address:     ${report.admin_address}`,
@@ -92,17 +100,4 @@ export function formatStatus(report: StatusReport): string {
     `version:           ${report.version}`,
   ];
   return `${lines.join("\n")}\n`;
-}
-
-/** Reads /status from the shutdown-manager on 127.0.0.1:<port>. */
-export async function fetchStatus(port: number): Promise<StatusReport> {
-  const url = `http://127.0.0.1:${port}/status`;
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  } catch (error) {
-    throw new FatalError(`no shutdown-manager answers at ${url}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (!response.ok) throw new FatalError(`${url} answered HTTP ${response.status}`);
-  return (await response.json()) as StatusReport;
 }

@@ -1,17 +1,6 @@
-/** How a drain's polls are shown: a live line on a terminal, one log line per poll elsewhere. */
-import type { PollReport } from "./drain.ts";
-import { formatDuration } from "./duration.ts";
-import { log } from "./log.ts";
-
-/** One log line per poll, with the fields an operator filters on. */
-export function logPoll(report: PollReport): void {
-  log.info("open connections", {
-    open_connections: report.openConnections,
-    min_open_connections: report.minOpenConnections,
-    elapsed: formatDuration(report.elapsedMs),
-    ...(report.remainingMs === undefined ? {} : { remaining: formatDuration(report.remainingMs) }),
-  });
-}
+/** The hook's live progress line on a terminal (elsewhere each count is a log line). */
+import type { PollReport } from "../drain/drain.ts";
+import { formatDuration } from "../duration.ts";
 
 /** The progress line's text: connections left, threshold, elapsed and deadline. */
 function progressText(report: PollReport): string {

@@ -1,0 +1,33 @@
+import { defineCommand } from "citty";
+import { configureLogging } from "../../log.ts";
+import { ListenError } from "../../sidecar/server.ts";
+import { runSidecar } from "../../sidecar/sidecar.ts";
+import { readOptions, toArgs, UsageError } from "../option-kinds.ts";
+import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
+
+export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
+
+export const examples = [
+  "envoy-shutdown-manager shutdown-manager",
+  "envoy-shutdown-manager shutdown-manager --admin-address /admin/admin.sock --check-interval 1s --drain-timeout 5m",
+  "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN=s3cret envoy-shutdown-manager shutdown-manager --serve-port 8090",
+];
+
+export default defineCommand({
+  meta: {
+    name: "shutdown-manager",
+    description: "Run the sidecar: /healthz for liveness, /shutdown for the preStop httpGet hook, /status and /metrics",
+  },
+  args: toArgs(options),
+  async run({ rawArgs }) {
+    const settings = readOptions(options, rawArgs);
+    configureLogging(settings.log);
+    try {
+      return await runSidecar(settings);
+    } catch (error) {
+      if (!(error instanceof ListenError)) throw error;
+      const cause = error.code === "EADDRINUSE" ? "the port is in use, or the address is not one of this machine's" : error.message;
+      throw new UsageError(`--serve-address ${JSON.stringify(error.hostname)} --serve-port ${error.port}: cannot listen: ${cause}`);
+    }
+  },
+});

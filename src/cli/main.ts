@@ -1,0 +1,75 @@
+#!/usr/bin/env bun
+/** The executable: picks the command, prints help, and maps errors to one line and an exit code. */
+import { type ArgsDef, type CommandDef, renderUsage, runCommand } from "citty";
+import { version } from "../../package.json";
+import { errorMessage, OperatorError } from "../errors.ts";
+import { escapesAllowed } from "../log.ts";
+import * as shutdownCommand from "./commands/shutdown.ts";
+import * as shutdownManagerCommand from "./commands/shutdown-manager.ts";
+import * as statusCommand from "./commands/status.ts";
+import { UsageError } from "./option-kinds.ts";
+
+interface CommandModule {
+  default: CommandDef<ArgsDef>;
+  examples: string[];
+}
+
+const COMMANDS: Record<string, CommandModule> = {
+  "shutdown-manager": shutdownManagerCommand as CommandModule,
+  shutdown: shutdownCommand as CommandModule,
+  status: statusCommand as CommandModule,
+};
+
+const main = {
+  meta: { name: "envoy-shutdown-manager", version, description: "Drains Envoy before Kubernetes stops its pod" },
+  subCommands: Object.fromEntries(Object.entries(COMMANDS).map(([name, module]) => [name, module.default])),
+} satisfies CommandDef<ArgsDef>;
+
+const HELP = new Set(["--help", "-h"]);
+
+/** The help text of the program or of one command (with its examples); plain unless stdout is a terminal that takes colours. */
+async function usage(module?: CommandModule): Promise<string> {
+  const examples = module ? `\n\nEXAMPLES\n\n${module.examples.map((example) => `  ${example}`).join("\n")}\n` : "";
+  const text = `${await renderUsage(module?.default ?? main, module ? main : undefined)}${examples}`;
+  return escapesAllowed(1) ? text : Bun.stripANSI(text);
+}
+
+/** Runs the CLI with the given arguments and returns the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const module = name === undefined ? undefined : COMMANDS[name];
+  try {
+    if (name === undefined || HELP.has(name)) {
+      process.stdout.write(`${await usage()}\n`);
+      return name === undefined ? 2 : 0;
+    }
+    if (name === "--version") {
+      process.stdout.write(`${version}\n`);
+      return 0;
+    }
+    if (!module) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")})`);
+    if (rest.some((arg) => HELP.has(arg))) {
+      process.stdout.write(`${await usage(module)}\n`);
+      return 0;
+    }
+    try {
+      const { result } = await runCommand(module.default, { rawArgs: rest });
+      return typeof result === "number" ? result : 0;
+    } catch (error) {
+      if (error instanceof UsageError) throw new UsageError(`${error.message} (see 'envoy-shutdown-manager ${name} --help')`);
+      throw error;
+    }
+  } catch (error) {
+    const [code, message] =
+      error instanceof UsageError
+        ? [2, error.message]
+        : error instanceof OperatorError
+          ? [1, error.message]
+          : [1, `unexpected error: ${errorMessage(error)}`];
+    process.stderr.write(`envoy-shutdown-manager: ${message}\n`);
+    return code;
+  }
+}
+
+// No top-level await: it keeps the entry compatible with `bun build --bytecode`.
+if (import.meta.main) void runCli(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,0 +1,106 @@
+/** Every flag, declared once, in groups keyed by the settings field each fills in its wing. */
+import { existsSync, statSync } from "node:fs";
+import { parseAdminAddress } from "../envoy/address.ts";
+import { InvalidValue } from "../errors.ts";
+import { choice, count, duration, type OptionGroup, text, toggle } from "./option-kinds.ts";
+
+/** Splits comma-separated listener regexes, rejecting any that does not compile. */
+function parseListenerPatterns(value: string): RegExp[] {
+  return value
+    .split(",")
+    .map((pattern) => pattern.trim())
+    .filter((pattern) => pattern !== "")
+    .map((pattern) => {
+      try {
+        return new RegExp(pattern);
+      } catch {
+        throw new InvalidValue(`comma-separated regular expressions (${JSON.stringify(pattern)} does not compile)`);
+      }
+    });
+}
+
+/** A path the ready file can be written at: not an existing directory. */
+function parseReadyFilePath(path: string): string {
+  if (path === "" || (existsSync(path) && statSync(path).isDirectory())) throw new InvalidValue("a file path, not a directory");
+  return path;
+}
+
+/** How to reach Envoy's admin API and what to count there: the Envoy client's settings. */
+export const adminOptions = {
+  address: text("admin-address", {
+    default: "127.0.0.1:9001",
+    valueHint: "host:port|http://host:port|/path.sock",
+    description: "Envoy admin API: host:port, http://host:port or an absolute Unix socket path",
+    parse: parseAdminAddress,
+  }),
+  timeoutMs: duration("admin-timeout", "2s", "Bound on each admin API exchange, body included", { positive: true }),
+  connectionStat: choice(
+    "connection-stat",
+    ["listener", "http"],
+    "listener",
+    "listener: every listener's downstream_cx_active (TCP too); http: HTTP connection managers only, as Contour counts",
+  ),
+  ignoreListeners: text("ignore-listeners", {
+    default: "_8002$,_19001$,_19003$",
+    valueHint: "regex,regex",
+    description:
+      "Comma-separated regexes of listener ids whose connections are not counted; the default skips Contour's and Envoy Gateway's stats/readiness listeners",
+    parse: parseListenerPatterns,
+  }),
+} as const satisfies OptionGroup;
+
+/** How the drain sequence runs: the drain's settings. */
+export const drainOptions = {
+  drainDelayMs: duration("drain-delay", "0s", "Wait before failing health checks, so load balancers notice the pod is terminating"),
+  checkDelayMs: duration("check-delay", "60s", "Wait after failing health checks before the first connection count"),
+  checkIntervalMs: duration("check-interval", "5s", "Interval between connection counts", { positive: true }),
+  minOpenConnections: count("min-open-connections", "0", "The drain is complete when open downstream connections are at or below this"),
+  drainTimeoutMs: duration(
+    "drain-timeout",
+    "0s",
+    "Give up draining after this long (0 = no limit; kubelet's grace period still applies); bounds the hook in every mode",
+  ),
+  drainListeners: toggle("drain-listeners", false, "Also POST /drain_listeners?graceful&skip_exit (Envoy cannot undo it)"),
+  adminUnreachableThreshold: count(
+    "admin-unreachable-threshold",
+    "3",
+    "Refused admin connections in a row, from an Envoy that had answered, after which it counts as gone and the drain ends",
+    { min: 1 },
+  ),
+} as const satisfies OptionGroup;
+
+/** How the hook and the sidecar find each other. */
+export const handoffOptions = {
+  servePort: count("serve-port", "8090", "Port of the sidecar's HTTP server (0 = any free port; for `shutdown`, 0 = never join a sidecar)", {
+    max: 65535,
+  }),
+  readyFile: text("ready-file", {
+    default: "/admin/ok",
+    valueHint: "path",
+    description: "File written when a drain completes; its appearance releases every waiting /shutdown",
+    parse: parseReadyFilePath,
+  }),
+  shutdownToken: text("shutdown-token", {
+    default: undefined,
+    valueHint: "token",
+    description: "When set, /shutdown requires `Authorization: Bearer <token>`",
+    parse: (token: string) => (token === "" ? undefined : token),
+  }),
+} as const satisfies OptionGroup;
+
+/** The sidecar's own settings. */
+export const sidecarOptions = {
+  serveAddress: text("serve-address", { default: "0.0.0.0", valueHint: "address", description: "Address the sidecar listens on (:: for IPv6)" }),
+  healOnStart: toggle("heal-on-start", true, "On start, undo a drain left behind by an earlier run of this sidecar"),
+  hookWaitMs: duration(
+    "hook-wait",
+    "5s",
+    "After SIGTERM with no drain running, keep serving this long so that a preStop /shutdown already on its way still drains Envoy",
+  ),
+} as const satisfies OptionGroup;
+
+/** Log output. */
+export const logOptions = {
+  level: choice("log-level", ["error", "warn", "info", "debug"], "info", "Least severe log level printed"),
+  format: choice("log-format", ["auto", "json", "text"], "auto", "auto: readable on a terminal, JSON lines otherwise"),
+} as const satisfies OptionGroup;

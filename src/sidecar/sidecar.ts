@@ -1,0 +1,125 @@
+/** The long-running sidecar: serves the hook endpoints, checks Envoy on start, and hands off cleanly on SIGTERM. */
+import type { Server } from "bun";
+import { Drain, type DrainSettings } from "../drain/drain.ts";
+import { removeStaleReadyFile, watchReadyFile } from "../drain/ready-file.ts";
+import { checkEnvoyOnStart } from "../drain/startup-check.ts";
+import { formatDuration } from "../duration.ts";
+import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
+import { log } from "../log.ts";
+import { type Clock, realClock } from "../wait.ts";
+import type { HandoffSettings } from "./client.ts";
+import { startServer } from "./server.ts";
+import type { SidecarCounters } from "./status.ts";
+
+export interface SidecarSettings {
+  admin: EnvoyAdminOptions;
+  drain: DrainSettings;
+  handoff: HandoffSettings;
+  sidecar: {
+    serveAddress: string;
+    healOnStart: boolean;
+    /** After SIGTERM with no drain started, how long to keep serving for a /shutdown on its way. */
+    hookWaitMs: number;
+  };
+}
+
+export interface Sidecar {
+  server: Server<undefined>;
+  drain: Drain;
+  counters: SidecarCounters;
+  /** Settles once the start-up check of Envoy is done: true when it undid a leftover drain. */
+  startupCheck: Promise<boolean>;
+  /** Handles the first SIGTERM/SIGINT: waits for a hook on its way, finishes the drain for waiters, then stops. */
+  terminate(signal: string): Promise<void>;
+  /** Stops accepting, waits for in-flight responses (the /shutdown waiters), and releases every resource. */
+  stop(): Promise<void>;
+}
+
+/** Starts the sidecar: removes a stale ready file, serves, watches the ready file, checks Envoy in the background. */
+export function startSidecar(settings: SidecarSettings, clock: Clock = realClock): Sidecar {
+  const admin = createEnvoyAdmin(settings.admin);
+  const drain = new Drain(settings.drain, admin, { clock });
+  const counters: SidecarCounters = { waiters: 0, heals: 0 };
+  // Wakes a SIGTERM that waits for a hook: a /shutdown arrived, or another process finished the drain.
+  const handoff = Promise.withResolvers<void>();
+  const stopped = new AbortController();
+  removeStaleReadyFile(settings.handoff.readyFile);
+  const server = startServer({
+    port: settings.handoff.servePort,
+    hostname: settings.sidecar.serveAddress,
+    token: settings.handoff.shutdownToken,
+    drain,
+    counters,
+    onShutdownRequest: handoff.resolve,
+    settings: {
+      adminAddress: admin.address,
+      envoyAnswered: () => admin.answered,
+      minOpenConnections: settings.drain.minOpenConnections,
+      checkIntervalMs: settings.drain.checkIntervalMs,
+      drainTimeoutMs: settings.drain.drainTimeoutMs,
+      readyFile: settings.handoff.readyFile,
+    },
+  });
+  // A drain finished by the hook in another container releases our waiters too.
+  const stopWatching = watchReadyFile(settings.handoff.readyFile, (phase) => {
+    log.info("ready file appeared: the drain was completed by another process", { ready_file: settings.handoff.readyFile, phase });
+    void drain.finishElsewhere(phase);
+    handoff.resolve();
+  });
+  log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
+  // In the background: /healthz must answer at once, even while Envoy is slow to tell its state or not up yet.
+  const startupCheck = checkEnvoyOnStart(admin, drain, { heal: settings.sidecar.healOnStart, signal: stopped.signal, clock });
+  void startupCheck.then((healed) => {
+    if (healed) counters.heals += 1;
+  });
+
+  async function stop() {
+    stopped.abort();
+    stopWatching();
+    await server.stop();
+  }
+
+  return {
+    server,
+    drain,
+    counters,
+    startupCheck,
+    stop,
+    async terminate(signal) {
+      const { hookWaitMs } = settings.sidecar;
+      // kubelet signals this container while Envoy's preStop hook may still be on its way here: give it time to arrive.
+      if (drain.snapshot.phase === "idle" && counters.waiters === 0 && hookWaitMs > 0) {
+        log.info(`${signal}: no drain started; serving up to ${formatDuration(hookWaitMs)} more for a preStop /shutdown on its way`);
+        const waited = new AbortController();
+        await Promise.race([handoff.promise, clock.sleep(hookWaitMs, waited.signal).catch(() => {})]);
+        waited.abort();
+      }
+      if (counters.waiters > 0) log.info(`${signal}: finishing the drain for ${counters.waiters} waiting /shutdown request(s), then exiting`);
+      else log.info(`${signal}: exiting`);
+      await stop();
+    },
+  };
+}
+
+const EXIT_CODE_BY_SIGNAL: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** Runs the sidecar until a signal stops it; resolves with the exit code. A second signal exits at once. */
+export async function runSidecar(settings: SidecarSettings): Promise<number> {
+  let sidecar: Sidecar | undefined;
+  let terminating = false;
+  const exit = Promise.withResolvers<number>();
+  // Installed before the server starts, so a signal that arrives early is never handled by the default action.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (terminating) {
+      log.warn(`second ${signal}: exiting now`);
+      return exit.resolve(EXIT_CODE_BY_SIGNAL[signal] ?? 1);
+    }
+    terminating = true;
+    if (!sidecar) return exit.resolve(0);
+    void sidecar.terminate(signal).then(() => exit.resolve(0));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  sidecar = startSidecar(settings);
+  return exit.promise;
+}

@@ -1,0 +1,244 @@
+/** The drain sequence in process, on a virtual clock against an in-memory Envoy: every decision, in milliseconds. */
+import { describe, expect, test } from "bun:test";
+import { Drain, type DrainSettings, type PollReport } from "../src/drain/drain.ts";
+import { captureLogs } from "./support/logs.ts";
+import { MemoryEnvoy } from "./support/memory-envoy.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
+
+const ADMIN_TIMEOUT_MS = 2000;
+
+/** Contour-like settings with short waits; `overrides` win. */
+function settings(overrides: Partial<DrainSettings> = {}): DrainSettings {
+  return {
+    drainDelayMs: 0,
+    checkDelayMs: 0,
+    checkIntervalMs: 1000,
+    minOpenConnections: 0,
+    drainTimeoutMs: 0,
+    drainListeners: false,
+    adminUnreachableThreshold: 3,
+    ...overrides,
+  };
+}
+
+/** A drain against a fresh in-memory Envoy holding `connections`, on its own virtual clock. */
+function setup(overrides: Partial<DrainSettings> = {}, connections = 0) {
+  const clock = new VirtualClock();
+  const envoy = new MemoryEnvoy(clock, ADMIN_TIMEOUT_MS, connections);
+  const polls: PollReport[] = [];
+  const drain = new Drain(settings(overrides), envoy, { clock, onPoll: (report) => polls.push(report) });
+  return { clock, envoy, drain, polls, run: () => clock.run(drain.start()) };
+}
+
+const times = (envoy: MemoryEnvoy, operation: string) => envoy.calls.filter((c) => c.operation === operation).map((c) => c.at);
+
+describe("the sequence", () => {
+  test("waits, fails health checks, waits, then counts until the threshold", async () => {
+    const { clock, envoy, run, polls } = setup({ drainDelayMs: 500, checkDelayMs: 3000, checkIntervalMs: 1000 }, 5);
+    clock.at(4600, () => {
+      envoy.connections = 2;
+    });
+    clock.at(6200, () => {
+      envoy.connections = 0;
+    });
+    const outcome = await run();
+    expect(outcome).toEqual({ phase: "drained", reason: "threshold", openConnections: 0, elapsedMs: 6500 });
+    expect(times(envoy, "fail")).toEqual([500]);
+    expect(times(envoy, "count")).toEqual([3500, 4500, 5500, 6500]);
+    expect(polls.map((p) => p.openConnections)).toEqual([5, 5, 2, 0]);
+    expect(times(envoy, "drain_listeners")).toEqual([]);
+  });
+
+  test("--min-open-connections: done at or below it", async () => {
+    const { clock, envoy, run } = setup({ minOpenConnections: 2 }, 4);
+    clock.at(1500, () => {
+      envoy.connections = 2;
+    });
+    expect((await run()).openConnections).toBe(2);
+  });
+
+  test("--drain-listeners also starts Envoy's graceful listener drain, once", async () => {
+    const { envoy, run } = setup({ drainListeners: true });
+    await run();
+    expect(times(envoy, "drain_listeners")).toEqual([0]);
+  });
+
+  test("joiners share one drain: one /healthcheck/fail, one poll loop", async () => {
+    const { clock, envoy, drain } = setup({}, 1);
+    clock.at(2500, () => {
+      envoy.connections = 0;
+    });
+    const outcomes = await clock.run(Promise.all([drain.start(), drain.start(), drain.start()]));
+    expect(new Set(outcomes).size).toBe(1);
+    expect(envoy.failPosts).toBe(1);
+    expect(times(envoy, "count")).toEqual([0, 1000, 2000, 3000]);
+  });
+
+  test("a finished drain answers at once and leaves no timer behind", async () => {
+    const { clock, drain, run } = setup({ drainTimeoutMs: 60_000 });
+    await run();
+    expect(clock.pendingTimers).toBe(0);
+    expect((await drain.start()).phase).toBe("drained");
+  });
+
+  test("the ready file's phase ends the drain at once, handed off", async () => {
+    const { clock, drain } = setup({}, 3);
+    clock.at(1500, () => void drain.finishElsewhere("drained"));
+    const outcome = await clock.run(drain.start());
+    expect(outcome).toMatchObject({ phase: "drained", reason: "handed_off", elapsedMs: 1500 });
+  });
+});
+
+describe("POST /healthcheck/fail", () => {
+  test("is retried with Contour's backoff: 200 ms, 1 s, 5 s", async () => {
+    const { envoy, run } = setup();
+    envoy.fault("fail", { kind: "http_status" }, 3);
+    await run();
+    expect(times(envoy, "fail")).toEqual([0, 200, 1200, 6200]);
+    expect(envoy.live).toBe(false);
+  });
+
+  test("a count taken while Envoy passes health checks is never 'drained': fail them again, then count anew", async () => {
+    const { clock, envoy, run } = setup();
+    envoy.fault("fail", { kind: "http_status" }, 5);
+    const outcome = await run();
+    // Four attempts fail, so the first count (0 connections) is taken while Envoy is live: not done yet.
+    const counts = envoy.calls.filter((c) => c.operation === "count" && !c.error);
+    expect(counts[0]).toMatchObject({ total: 0, live: true });
+    expect(outcome.phase).toBe("drained");
+    expect(counts.at(-1)).toMatchObject({ total: 0, live: false });
+    expect(envoy.failPosts).toBe(1);
+    expect(clock.now()).toBeGreaterThan(6200);
+  });
+});
+
+describe("Envoy restarted mid-drain", () => {
+  test("health checks are failed again, once, and the drain follows the new Envoy's count", async () => {
+    const { clock, envoy, run } = setup({}, 5);
+    clock.at(2500, () => envoy.restart(2));
+    clock.at(5500, () => {
+      envoy.connections = 0;
+    });
+    const logs = captureLogs();
+    const outcome = await run();
+    expect(envoy.failPosts).toBe(2);
+    expect(times(envoy, "fail")).toEqual([0, 3000]);
+    expect(outcome).toMatchObject({ phase: "drained", reason: "threshold", elapsedMs: 6000 });
+    expect(logs.filter((l) => l.msg.startsWith("Envoy is passing health checks"))).toHaveLength(1);
+  });
+});
+
+describe("Envoy gone", () => {
+  test("refusals from an Envoy that answered end the drain after --admin-unreachable-threshold in a row", async () => {
+    const { clock, envoy, run } = setup({ adminUnreachableThreshold: 3 }, 3);
+    clock.at(1500, () => {
+      envoy.up = false;
+    });
+    expect(await run()).toMatchObject({ phase: "drained", reason: "envoy_gone", openConnections: 3, elapsedMs: 4000 });
+  });
+
+  test("an address that never answered is not 'gone': it fails at --drain-timeout, naming the address", async () => {
+    const { envoy, drain, run } = setup({ drainTimeoutMs: 10_000 });
+    envoy.up = false;
+    const logs = captureLogs();
+    const outcome = await run();
+    expect(outcome).toMatchObject({ phase: "failed", reason: "envoy_unreachable", elapsedMs: 10_000 });
+    expect(times(envoy, "fail")).toEqual([0, 200, 1200, 6200]);
+    expect(times(envoy, "count")).toEqual([6200, 7200, 8200, 9200]);
+    expect(drain.snapshot.problem?.kind).toBe("unreachable");
+    expect(logs.filter((l) => l.msg.includes("has never answered") && l.msg.includes("--admin-address"))).toHaveLength(1);
+    expect(logs.at(-1)?.msg).toContain("never answered at memory-envoy");
+  });
+
+  test("a hook whose sidecar saw Envoy answer may conclude it is gone", async () => {
+    const { envoy, run } = setup({ adminUnreachableThreshold: 2 });
+    envoy.up = false;
+    envoy.markAnswered();
+    expect(await run()).toMatchObject({ phase: "drained", reason: "envoy_gone" });
+  });
+
+  test.each([
+    ["HTTP 500", { kind: "http_status" }],
+    ["a hung request", { kind: "hang" }],
+  ] as const)("%s is not gone: polling goes on", async (_, fault) => {
+    const { envoy, drain, run } = setup({ adminUnreachableThreshold: 1 });
+    envoy.fault("count", fault, 4);
+    const outcome = await run();
+    expect(outcome.reason).toBe("threshold");
+    expect(drain.snapshot.polls).toBe(5);
+  });
+
+  test("a refusal streak broken by another error starts again", async () => {
+    const { envoy, clock, run } = setup({ adminUnreachableThreshold: 2 }, 1);
+    clock.at(500, () => {
+      envoy.up = false;
+    });
+    clock.at(1500, () => {
+      envoy.up = true;
+      envoy.fault("count", { kind: "http_status" });
+    });
+    clock.at(2500, () => {
+      envoy.up = false;
+    });
+    expect(await run()).toMatchObject({ reason: "envoy_gone", elapsedMs: 4000 });
+  });
+});
+
+describe("a slow or misbehaving admin API", () => {
+  test("a hung poll costs one --admin-timeout and the loop keeps its pace", async () => {
+    const { envoy, run } = setup({ checkIntervalMs: 1000 });
+    envoy.fault("count", { kind: "hang" }, 2);
+    await run();
+    expect(times(envoy, "count")).toEqual([0, 3000, 6000]);
+  });
+
+  test("a slow answer within the timeout is used", async () => {
+    const { envoy, run } = setup();
+    envoy.fault("count", { kind: "slow", ms: 1500 });
+    expect(await run()).toMatchObject({ reason: "threshold", elapsedMs: 1500 });
+  });
+
+  test.each(["malformed", "http_status", "network"] as const)("%s is a failed poll, never a count of 0", async (kind) => {
+    const { envoy, drain, run } = setup();
+    envoy.fault("count", { kind }, 3);
+    const outcome = await run();
+    expect(drain.snapshot.adminErrors[kind]).toBe(3);
+    expect(outcome.elapsedMs).toBe(3000);
+  });
+});
+
+describe("stats Envoy's stats_matcher excludes", () => {
+  test("the problem is noted once, and the drain never reports drained", async () => {
+    const { envoy, drain, run } = setup({ drainTimeoutMs: 20_000 });
+    envoy.fault("count", { kind: "stats_missing" }, 1000);
+    const logs = captureLogs();
+    const outcome = await run();
+    expect(outcome).toMatchObject({ phase: "timed_out", reason: "timeout", openConnections: undefined });
+    expect(drain.snapshot.problem?.kind).toBe("stats_missing");
+    expect(logs.filter((l) => l.msg.includes("injected stats_missing"))).toHaveLength(1);
+  });
+});
+
+describe("--drain-timeout", () => {
+  test("bounds the drain exactly, even with a hung call in flight", async () => {
+    const { envoy, clock, run } = setup({ drainTimeoutMs: 2500 }, 4);
+    envoy.fault("count", { kind: "hang" }, 10);
+    const outcome = await run();
+    expect(outcome).toMatchObject({ phase: "timed_out", elapsedMs: 2500 });
+    expect(clock.now()).toBe(2500);
+  });
+
+  test("counts from the start of the drain delay", async () => {
+    const { run } = setup({ drainDelayMs: 10_000, drainTimeoutMs: 3000 });
+    expect(await run()).toMatchObject({ phase: "timed_out", elapsedMs: 3000 });
+  });
+
+  test("a time-out before any count says no count was read; after one, it names the listeners", async () => {
+    let logs = captureLogs();
+    await setup({ checkDelayMs: 60_000, drainTimeoutMs: 1000 }).run();
+    expect(logs.at(-1)?.msg).toBe("drain timed out; no connection count was read");
+    logs = captureLogs();
+    await setup({ drainTimeoutMs: 1500 }, 2).run();
+    expect(logs.at(-1)?.msg).toBe("drain timed out; connections still open: 0.0.0.0_8080=2");
+  });
+});

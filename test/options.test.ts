@@ -1,0 +1,224 @@
+import { describe, expect, test } from "bun:test";
+import { options as sidecarCommand } from "../src/cli/commands/shutdown-manager.ts";
+import { envName, readOptions, UsageError } from "../src/cli/option-kinds.ts";
+import { MAX_DURATION_MS, parseDuration } from "../src/duration.ts";
+import { tempDir } from "./support/fixtures.ts";
+import { spawnCli } from "./support/process.ts";
+
+/** The sidecar's settings from argv and environment (the sidecar takes every flag the hook does, and more). */
+const read = (argv: string[] = [], env: Record<string, string> = {}) => readOptions(sidecarCommand, argv, env);
+
+describe("defaults", () => {
+  test("every flag has the documented default", () => {
+    expect(read()).toEqual({
+      admin: {
+        address: { baseURL: "http://127.0.0.1:9001", display: "127.0.0.1:9001" },
+        timeoutMs: 2000,
+        connectionStat: "listener",
+        ignoreListeners: [/_8002$/, /_19001$/, /_19003$/],
+      },
+      drain: {
+        drainDelayMs: 0,
+        checkDelayMs: 60_000,
+        checkIntervalMs: 5000,
+        minOpenConnections: 0,
+        drainTimeoutMs: 0,
+        drainListeners: false,
+        adminUnreachableThreshold: 3,
+      },
+      handoff: { servePort: 8090, readyFile: "/admin/ok", shutdownToken: undefined },
+      sidecar: { serveAddress: "0.0.0.0", healOnStart: true, hookWaitMs: 5000 },
+      log: { level: "info", format: "auto" },
+    });
+  });
+
+  test("the flag wins over the environment, which wins over the default", () => {
+    const settings = read(["--check-interval", "250ms"], { ENVOY_SHUTDOWN_CHECK_INTERVAL: "2s", ENVOY_SHUTDOWN_DRAIN_TIMEOUT: "1m30s" });
+    expect(settings.drain.checkIntervalMs).toBe(250);
+    expect(settings.drain.drainTimeoutMs).toBe(90_000);
+  });
+
+  test("every option reads an ENVOY_SHUTDOWN_ variable", () => {
+    expect(envName("check-interval")).toBe("ENVOY_SHUTDOWN_CHECK_INTERVAL");
+    expect(read([], { ENVOY_SHUTDOWN_SHUTDOWN_TOKEN: "t0k" }).handoff.shutdownToken).toBe("t0k");
+    expect(read([], { ENVOY_SHUTDOWN_HOOK_WAIT: "0" }).sidecar.hookWaitMs).toBe(0);
+  });
+});
+
+describe("booleans: one grammar for flags and variables", () => {
+  test.each([
+    ["true", true],
+    ["1", true],
+    ["YES", true],
+    ["false", false],
+    ["0", false],
+    ["No", false],
+  ])("%p is %p as --flag=VALUE and as a variable", (text, value) => {
+    expect(read([`--drain-listeners=${text}`]).drain.drainListeners).toBe(value);
+    expect(read([], { ENVOY_SHUTDOWN_DRAIN_LISTENERS: text }).drain.drainListeners).toBe(value);
+    expect(read([`--heal-on-start=${text}`]).sidecar.healOnStart).toBe(value);
+  });
+
+  test("--flag alone is true and --no-flag is false", () => {
+    expect(read(["--drain-listeners"]).drain.drainListeners).toBe(true);
+    expect(read(["--no-heal-on-start"]).sidecar.healOnStart).toBe(false);
+  });
+
+  test("the last of --no-x and --x wins, whatever the order", () => {
+    expect(read(["--no-drain-listeners", "--drain-listeners"]).drain.drainListeners).toBe(true);
+    expect(read(["--drain-listeners", "--no-drain-listeners"]).drain.drainListeners).toBe(false);
+    expect(read(["--check-interval", "1s", "--check-interval", "2s"]).drain.checkIntervalMs).toBe(2000);
+  });
+
+  test.each(["maybe", "", "2", "on"])("--drain-listeners=%p is a usage error, never true", (text) => {
+    expect(() => read([`--drain-listeners=${text}`])).toThrow(UsageError);
+  });
+});
+
+describe("Go durations", () => {
+  test.each([
+    ["0", 0],
+    ["300ms", 300],
+    ["5s", 5000],
+    ["1m30s", 90_000],
+    ["1h", 3_600_000],
+    ["1.5s", 1500],
+    ["250us", 0.25],
+  ])("%p is %p ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+5s", "0.0"])("%p is rejected", (text) =>
+    expect(parseDuration(text)).toBeUndefined(),
+  );
+
+  test("the longest a timer can hold is accepted; a millisecond more is a usage error", () => {
+    expect(read(["--drain-timeout", `${MAX_DURATION_MS}ms`]).drain.drainTimeoutMs).toBe(MAX_DURATION_MS);
+    for (const flag of ["--check-interval", "--drain-timeout", "--admin-timeout", "--check-delay", "--drain-delay", "--hook-wait"]) {
+      expect(() => read([flag, `${MAX_DURATION_MS + 1}ms`])).toThrow("at most 596h31m23.647s");
+      expect(() => read([flag, "600h"])).toThrow(UsageError);
+    }
+  });
+});
+
+describe("admin addresses", () => {
+  test.each([
+    ["127.0.0.1:9001", { baseURL: "http://127.0.0.1:9001", display: "127.0.0.1:9001" }],
+    ["http://localhost:19000", { baseURL: "http://localhost:19000", display: "http://localhost:19000" }],
+    ["http://localhost:19000/", { baseURL: "http://localhost:19000", display: "http://localhost:19000/" }],
+    ["[::1]:9001", { baseURL: "http://[::1]:9001", display: "[::1]:9001" }],
+    ["/admin/admin.sock", { baseURL: "http://localhost", socketPath: "/admin/admin.sock", display: "/admin/admin.sock" }],
+  ])("%p", (text, expected) => expect(read(["--admin-address", text]).admin.address).toEqual(expected));
+});
+
+const REJECTED: [flag: string, value: string][] = [
+  ["admin-address", "localhost"],
+  ["admin-address", "http://127.0.0.1"],
+  ["admin-address", "127.0.0.1:0"],
+  ["admin-address", "127.0.0.1:65536"],
+  ["admin-address", "https://127.0.0.1:9001"],
+  ["admin-address", "admin.sock"],
+  ["admin-address", "http://127.0.0.1:9001/stats"],
+  ["admin-timeout", "0"],
+  ["admin-timeout", "2"],
+  ["admin-unreachable-threshold", "0"],
+  ["admin-unreachable-threshold", "-3"],
+  ["drain-delay", "5"],
+  ["drain-delay", "-1s"],
+  ["check-delay", "abc"],
+  ["check-interval", "0"],
+  ["check-interval", "5"],
+  ["min-open-connections", "-1"],
+  ["min-open-connections", "1.5"],
+  ["min-open-connections", "many"],
+  ["drain-timeout", "10"],
+  ["drain-listeners", "maybe"],
+  ["connection-stat", "tcp"],
+  ["ignore-listeners", "(unclosed"],
+  ["serve-port", "65536"],
+  ["serve-port", "-1"],
+  ["serve-port", "http"],
+  ["heal-on-start", "sometimes"],
+  ["hook-wait", "soon"],
+  ["log-level", "verbose"],
+  ["log-format", "xml"],
+  ["ready-file", "/"],
+];
+
+describe("rejected values", () => {
+  test.each(REJECTED)("--%s %p is a usage error naming the flag", (flag, value) => {
+    expect(() => read([`--${flag}=${value}`])).toThrow(UsageError);
+    expect(() => read([`--${flag}=${value}`])).toThrow(`--${flag}`);
+  });
+
+  test.each(REJECTED)("%s from the environment (%p) names the variable", (flag, value) => {
+    expect(() => read([], { [envName(flag)]: value })).toThrow(envName(flag));
+  });
+
+  test("every flag with a form to check has a rejected value in the table", () => {
+    const covered = new Set(REJECTED.map(([flag]) => flag));
+    const flags = Object.values(sidecarCommand).flatMap((group) => Object.values(group).map((option) => option.flag));
+    expect(flags.filter((flag) => !covered.has(flag)).sort()).toEqual(["serve-address", "shutdown-token"]);
+  });
+
+  test("a ready file path that is a directory is rejected before anything starts", () => {
+    expect(() => read(["--ready-file", tempDir()])).toThrow("not a directory");
+  });
+});
+
+describe("the CLI on bad usage", () => {
+  test.each([
+    [["shutdown", "--check-interval", "5"], /--check-interval "5" is not valid: expected a Go duration .*5s/],
+    [["shutdown", "--check-interval", "600h"], /--check-interval "600h" is not valid: .*at most 596h31m23.647s/],
+    [["shutdown", "--drain-listeners=0", "--check-interval", "0"], /--check-interval "0" is not valid/],
+    [["shutdown", "--bogus"], /unknown flag --bogus/],
+    [["shutdown", "--no-check-delay"], /unknown flag --no-check-delay/],
+    [["shutdown", "--no-drain-listeners=1"], /--no-drain-listeners takes no value/],
+    [["shutdown", "--check-delay"], /flag --check-delay needs a value/],
+    [["shutdown", "extra"], /unexpected argument "extra"/],
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [["shutdown-manager", "--serve-port", "99999"], /--serve-port "99999" is not valid/],
+    [["status", "--json=perhaps"], /--json "perhaps" is not valid/],
+  ])("%p exits 2 with one line", async (args, message) => {
+    const cli = spawnCli(args);
+    expect(await cli.exited).toBe(2);
+    const stderr = cli.stderrText();
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).not.toContain("    at ");
+  });
+
+  test("a port in use and an address that is not this machine's are one line naming the flags, exit 2", async () => {
+    const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      for (const flags of [
+        ["--serve-address", "127.0.0.1", "--serve-port", String(taken.port)],
+        ["--serve-address", "no-such-host.invalid", "--serve-port", "0"],
+      ]) {
+        const cli = spawnCli(["shutdown-manager", "--ready-file", `${tempDir()}/ready`, ...flags]);
+        expect(await cli.exited).toBe(2);
+        const stderr = cli.stderrText().trim().split("\n");
+        expect(stderr.at(-1)).toMatch(/^envoy-shutdown-manager: --serve-address ".+" --serve-port \d+: cannot listen/);
+      }
+    } finally {
+      taken.stop(true);
+    }
+  });
+
+  test("--help on each command lists its own flags with defaults, and no escape codes in a pipe", async () => {
+    const expected: Record<string, string[]> = {
+      "shutdown-manager": ["--admin-address", "--check-interval", "--drain-timeout", "--hook-wait", "--serve-address"],
+      shutdown: ["--admin-address", "--check-interval", "--drain-timeout", "--min-open-connections", "--ready-file"],
+      status: ["--serve-port", "--json", "Print the JSON document"],
+    };
+    for (const [command, flags] of Object.entries(expected)) {
+      // NO_COLOR unset on purpose: a pipe alone must be enough to turn colours off.
+      const cli = spawnCli([command, "--help"], { env: { NO_COLOR: "" } });
+      const [code, help] = await Promise.all([cli.exited, cli.stdout()]);
+      expect(code).toBe(0);
+      for (const flag of flags) expect(help).toContain(flag);
+      expect(help).toContain("EXAMPLES");
+      expect(help).not.toContain("\x1b[");
+    }
+    const top = spawnCli(["--help"], { env: { NO_COLOR: "" } });
+    expect(await top.stdout()).not.toContain("\x1b[");
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * An in-memory Envoy admin API for drain tests on the virtual clock: health checks, a connection count, restarts,
+ * and faults that cost what they would over the network (a hang costs the admin timeout). The wire format is
+ * covered by the client's tests against the HTTP fake; this one is about decisions and timing.
+ */
+import { AdminError, type AdminErrorKind } from "../../src/envoy/admin-error.ts";
+import type { EnvoyAdmin, ServerState } from "../../src/envoy/client.ts";
+import type { ConnectionCount, ConnectionStat } from "../../src/envoy/stats.ts";
+import type { VirtualClock } from "./virtual-clock.ts";
+
+export type Operation = "fail" | "ok" | "drain_listeners" | "ready" | "server_info" | "count";
+
+/** How one admin call misbehaves. */
+export type MemoryFault =
+  | { kind: "hang" }
+  | { kind: "slow"; ms: number }
+  | { kind: Exclude<AdminErrorKind, "unreachable" | "timeout"> };
+
+export interface CallRecord {
+  operation: Operation;
+  at: number;
+  /** The count it answered, for successful counts. */
+  total?: number;
+  /** Whether Envoy passed health checks when it answered a count. */
+  live?: boolean;
+  error?: AdminErrorKind;
+}
+
+export class MemoryEnvoy implements EnvoyAdmin {
+  readonly address = "memory-envoy";
+  readonly connectionStat: ConnectionStat = "listener";
+  readonly calls: CallRecord[] = [];
+  connections: number;
+  /** Health checks pass (server.live = 1). */
+  live = true;
+  /** false: the admin API refuses connections (Envoy exited, or was never there). */
+  up = true;
+  restarts = 0;
+  /** Faults for the next calls of an operation, used up in order. */
+  private readonly faults = new Map<Operation, MemoryFault[]>();
+  private everAnswered = false;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly timeoutMs: number,
+    connections = 0,
+  ) {
+    this.connections = connections;
+  }
+
+  get answered(): boolean {
+    return this.everAnswered;
+  }
+
+  markAnswered(): void {
+    this.everAnswered = true;
+  }
+
+  /** Makes the next `times` calls of `operation` misbehave. */
+  fault(operation: Operation, fault: MemoryFault, times = 1): void {
+    const queue = this.faults.get(operation) ?? [];
+    for (let i = 0; i < times; i++) queue.push(fault);
+    this.faults.set(operation, queue);
+  }
+
+  /** A new Envoy process: health checks pass again and connections come back. */
+  restart(connections: number): void {
+    this.live = true;
+    this.up = true;
+    this.connections = connections;
+    this.restarts += 1;
+  }
+
+  /** Successful POSTs of /healthcheck/fail. */
+  get failPosts(): number {
+    return this.calls.filter((call) => call.operation === "fail" && !call.error).length;
+  }
+
+  private async call<T>(operation: Operation, answer: (record: CallRecord) => T): Promise<T> {
+    const record: CallRecord = { operation, at: this.clock.now() };
+    this.calls.push(record);
+    const fault = this.faults.get(operation)?.shift();
+    const never = new AbortController().signal;
+    try {
+      if (!this.up) throw new AdminError("unreachable", `${operation}: connection refused at ${this.address}`);
+      if (fault?.kind === "hang" || (fault?.kind === "slow" && fault.ms >= this.timeoutMs)) {
+        await this.clock.sleep(this.timeoutMs, never);
+        throw new AdminError("timeout", `${operation}: no complete answer within ${this.timeoutMs} ms`);
+      }
+      if (fault?.kind === "slow") await this.clock.sleep(fault.ms, never);
+      // Evaluated when the answer leaves, as a real Envoy answers with its state at that moment.
+      if (!this.up) throw new AdminError("unreachable", `${operation}: connection reset at ${this.address}`);
+      this.everAnswered = true;
+      if (fault && fault.kind !== "slow") throw new AdminError(fault.kind, `${operation}: injected ${fault.kind}`);
+      return answer(record);
+    } catch (error) {
+      record.error = (error as AdminError).kind;
+      throw error;
+    }
+  }
+
+  failHealthChecks(): Promise<void> {
+    return this.call("fail", () => {
+      this.live = false;
+    });
+  }
+
+  passHealthChecks(): Promise<void> {
+    return this.call("ok", () => {
+      this.live = true;
+    });
+  }
+
+  drainListeners(): Promise<void> {
+    return this.call("drain_listeners", () => {});
+  }
+
+  ready(): Promise<ServerState> {
+    return this.call("ready", () => (this.live ? "LIVE" : "DRAINING"));
+  }
+
+  serverState(): Promise<ServerState> {
+    return this.call("server_info", () => (this.live ? "LIVE" : "DRAINING"));
+  }
+
+  openConnections(): Promise<ConnectionCount> {
+    return this.call("count", (record) => {
+      Object.assign(record, { total: this.connections, live: this.live });
+      const byListener = new Map(this.connections > 0 ? [["0.0.0.0_8080", this.connections]] : []);
+      return { total: this.connections, byListener, live: this.live };
+    });
+  }
+}
