@@ -1,22 +1,16 @@
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const binary = join(ROOT, "dist", "envoy-shutdown-manager");
-let fake: FakeEnvoy | undefined;
 
 beforeAll(async () => {
   const build = Bun.spawn([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   const code = await within(60_000, build.exited, "bun build --compile");
   if (code !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
 }, 70_000);
-
-afterEach(async () => {
-  await fake?.stop();
-  fake = undefined;
-});
 
 describe("the compiled executable", () => {
   test("prints --help", async () => {

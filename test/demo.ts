@@ -5,12 +5,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { escapesAllowed } from "../src/log.ts";
 import { type KeepAliveClient, openClient } from "./support/clients.ts";
 import { startFakeEnvoy } from "./support/fake-envoy.ts";
+import { SOURCE_CLI, startManager } from "./support/process.ts";
 
 const CLIENTS = 12;
-const CLI = [process.execPath, new URL("../src/cli.ts", import.meta.url).pathname];
-const say = (text: string) => console.log(`\x1b[1mdemo:\x1b[0m ${text}`);
+const label = escapesAllowed(1) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
+const say = (text: string) => console.log(`${label} ${text}`);
 
 /** A client that sends a request every 0.3–2.5 s until Envoy answers `connection: close`, as a real one would. */
 async function chatter(client: KeepAliveClient): Promise<void> {
@@ -38,32 +40,14 @@ const flags = [
   "--ready-file",
   join(dir, "ready"),
 ];
-const manager = Bun.spawn(
-  [...CLI, "shutdown-manager", "--serve-address", "127.0.0.1", "--serve-port", "0", ...flags, "--log-format", "json"],
-  {
-    stdout: "inherit",
-    stderr: "pipe",
-  },
-);
-// The manager logs JSON: read its port from the "listening" line, and keep reading so it never blocks on a full pipe.
-const port = await new Promise<number>((resolve, reject) => {
-  void (async () => {
-    const decoder = new TextDecoder();
-    let text = "";
-    for await (const chunk of manager.stderr) {
-      text += decoder.decode(chunk);
-      const match = /"msg":"shutdown-manager listening".*?"port":(\d+)/.exec(text);
-      if (match) resolve(Number(match[1]));
-    }
-    reject(new Error(`the shutdown-manager stopped:\n${text}`));
-  })();
-});
+const manager = await startManager(flags);
+const port = manager.port;
 say(`shutdown-manager listening on 127.0.0.1:${port}`);
 
 const hookArgs = ["shutdown", "--serve-port", String(port), ...flags, "--log-format", "text"];
 say(`Kubernetes runs the preStop hook: envoy-shutdown-manager ${hookArgs.join(" ")}`);
 const started = Date.now();
-const hook = Bun.spawn([...CLI, ...hookArgs], { stdout: "inherit", stderr: "inherit" });
+const hook = Bun.spawn([...SOURCE_CLI, ...hookArgs], { stdout: "inherit", stderr: "inherit" });
 const code = await hook.exited;
 await Promise.all(chatting);
 say(
@@ -71,7 +55,7 @@ say(
     `/healthcheck/fail posted ${fake.calls("/healthcheck/fail", "POST").length} time(s); Kubernetes would now send SIGTERM`,
 );
 
-manager.kill("SIGTERM");
+manager.proc.kill("SIGTERM");
 await manager.exited;
 for (const client of clients) client.close();
 await fake.stop();

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { type Config, loadConfig, OPTIONS } from "../src/config.ts";
+import { options as hookCommand } from "../src/cli/commands/shutdown.ts";
+import { options as sidecarCommand } from "../src/cli/commands/shutdown-manager.ts";
+import { readOptions } from "../src/cli/option-kinds.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 // biome-ignore lint/suspicious/noExplicitAny: arbitrary Kubernetes YAML, checked field by field below
@@ -16,22 +18,15 @@ const bootstrap = Bun.YAML.parse(docs("envoy-bootstrap.yaml")[0]?.data["envoy.ya
 const dockerfile = readFileSync(`${ROOT}Dockerfile`, "utf8");
 const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(dockerfile)?.[1] ?? "[]")[0] as string;
 
-/** Parses `--name=value` flags as the program would, rejecting any flag it does not have. */
-function flagsOf(args: string[]): Record<string, string> {
-  return Object.fromEntries(
-    args.map((arg) => {
-      const [, name = "", value = ""] = /^--([^=]+)=(.*)$/.exec(arg) ?? [];
-      expect(Object.keys(OPTIONS)).toContain(name);
-      return [name, value];
-    }),
-  );
+/** The environment a container's env produces (a Secret reference stands for the Secret's token). */
+function environmentOf(env: Doc[] = []): Record<string, string> {
+  return Object.fromEntries(env.map((e) => [e.name, e.value ?? (e.valueFrom?.secretKeyRef ? token : "")]));
 }
 
-/** The config a container's args and env produce (a Secret reference stands for the Secret's token). */
-function configOf(args: string[], env: Doc[] = []): Config {
-  const environment = Object.fromEntries(env.map((e) => [e.name, e.value ?? (e.valueFrom?.secretKeyRef ? token : "")]));
-  return loadConfig(flagsOf(args), environment);
-}
+/** The sidecar's settings from a container's args and env, as the program reads them (an unknown flag throws). */
+const sidecarSettings = (args: string[], env?: Doc[]) => readOptions(sidecarCommand, args, environmentOf(env));
+/** The hook's settings, likewise. */
+const hookSettings = (args: string[], env?: Doc[]) => readOptions(hookCommand, args, environmentOf(env));
 
 describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%s", (file) => {
   const workload = docs(file).find((d) => d.kind === "Deployment" || d.kind === "DaemonSet") as Doc;
@@ -39,7 +34,8 @@ describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%
   const envoy = pod.spec.containers.find((c: Doc) => c.name === "envoy");
   const sidecar = pod.spec.containers.find((c: Doc) => c.name === "shutdown-manager");
   const [command, ...args] = sidecar.args as string[];
-  const config = configOf(args, sidecar.env);
+  const config = sidecarSettings(args, sidecar.env);
+  const port = config.handoff.servePort;
   const emptyDirs = new Set(pod.spec.volumes.filter((v: Doc) => "emptyDir" in v).map((v: Doc) => v.name));
   const mountedAt = (container: Doc, path: string) =>
     container.volumeMounts?.some((m: Doc) => emptyDirs.has(m.name) && m.mountPath === path) ?? false;
@@ -52,28 +48,28 @@ describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%
   });
 
   test("ports and paths match the program's", () => {
-    expect(sidecar.ports.map((p: Doc) => p.containerPort)).toContain(config.servePort);
-    expect(sidecar.livenessProbe.httpGet).toEqual({ path: "/healthz", port: config.servePort });
+    expect(sidecar.ports.map((p: Doc) => p.containerPort)).toContain(port);
+    expect(sidecar.livenessProbe.httpGet).toEqual({ path: "/healthz", port: port });
     expect(envoy.lifecycle.preStop.httpGet.path).toBe("/shutdown");
-    expect(envoy.lifecycle.preStop.httpGet.port).toBe(config.servePort);
+    expect(envoy.lifecycle.preStop.httpGet.port).toBe(port);
     expect(envoy.lifecycle.preStop.httpGet.httpHeaders).toEqual([{ name: "Authorization", value: `Bearer ${token}` }]);
     expect(pod.metadata.annotations).toEqual({
       "prometheus.io/scrape": "true",
-      "prometheus.io/port": String(config.servePort),
+      "prometheus.io/port": String(port),
       "prometheus.io/path": "/metrics",
     });
-    expect(dockerfile).toContain(`EXPOSE ${config.servePort}`);
+    expect(dockerfile).toContain(`EXPOSE ${port}`);
   });
 
   test("the admin address is Envoy's admin listener", () => {
     const admin = bootstrap.admin.address.socket_address;
-    expect(config.adminAddress.baseURL).toBe(`http://${admin.address}:${admin.port_value}`);
+    expect(config.admin.address.baseURL).toBe(`http://${admin.address}:${admin.port_value}`);
   });
 
   test("the ready file is on an emptyDir, and the grace period outlasts the drain timeout", () => {
-    expect(mountedAt(sidecar, dirname(config.readyFile))).toBe(true);
-    expect(config.drainTimeoutMs).toBeGreaterThan(0);
-    expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drainTimeoutMs / 1000 + 10);
+    expect(mountedAt(sidecar, dirname(config.handoff.readyFile))).toBe(true);
+    expect(config.drain.drainTimeoutMs).toBeGreaterThan(0);
+    expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drain.drainTimeoutMs / 1000 + 10);
     expect(sidecar.securityContext.readOnlyRootFilesystem).toBe(true);
   });
 
@@ -82,10 +78,10 @@ describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%
     if (file.includes("httpget")) return expect(exec).toBeUndefined();
     const [binary, subcommand, ...hookArgs] = exec ?? [];
     expect([binary, subcommand]).toEqual([entrypoint, "shutdown"]);
-    const hook = configOf(hookArgs as string[], sidecar.env);
-    expect(hook.readyFile).toBe(config.readyFile);
-    expect(hook.drainTimeoutMs).toBe(config.drainTimeoutMs);
-    expect(hook.servePort).toBe(config.servePort);
-    expect(mountedAt(envoy, dirname(config.readyFile))).toBe(true);
+    const hook = hookSettings(hookArgs as string[], sidecar.env);
+    expect(hook.handoff.readyFile).toBe(config.handoff.readyFile);
+    expect(hook.drain.drainTimeoutMs).toBe(config.drain.drainTimeoutMs);
+    expect(hook.handoff.servePort).toBe(port);
+    expect(mountedAt(envoy, dirname(config.handoff.readyFile))).toBe(true);
   });
 });

@@ -1,15 +1,14 @@
-/** What an operator sees: metrics, status, logs and progress (issue 4). */
-import { afterEach, describe, expect, test } from "bun:test";
+/** What an operator sees: metrics, status, logs and progress. */
+import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { version } from "../package.json";
-import type { PollReport } from "../src/drain.ts";
+import type { PollReport } from "../src/drain/drain.ts";
+import { progressLine } from "../src/hook/progress.ts";
 import { configureLogging, containerLogMirror, log } from "../src/log.ts";
-import { progressLine } from "../src/progress.ts";
 import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
-
 
 /** Parses /metrics with a real exposition-format parser, and checks what it lets through. */
 async function scrape(url: string) {
@@ -99,11 +98,11 @@ describe("/status and the status command", () => {
     expect(JSON.parse(await json.stdout())).toMatchObject({ phase: "drained", polls: report.polls });
   });
 
-  test("status with no manager listening is one line and exit 1", async () => {
+  test("status with no sidecar listening is one line and exit 1", async () => {
     const cli = spawnCli(["status", "--serve-port", "1"]);
     expect(await cli.exited).toBe(1);
     expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
-    expect(cli.stderrText()).toContain("no shutdown-manager answers at http://127.0.0.1:1/status");
+    expect(cli.stderrText()).toContain("no sidecar answers at http://127.0.0.1:1/status");
   });
 });
 
@@ -165,6 +164,19 @@ describe("logs", () => {
   });
 });
 
+/** Runs a command in a pseudo-terminal (`script`), as an operator's shell would, and returns what it printed. */
+async function onTerminal(command: string[], env: Record<string, string>): Promise<string> {
+  const tty = Bun.spawn(["script", "-qec", command.map((a) => `'${a}'`).join(" "), "/dev/null"], {
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+    env: { ...process.env, ...env },
+  });
+  const [code, output] = await within(10_000, Promise.all([tty.exited, new Response(tty.stdout).text()]));
+  expect(code).toBe(0);
+  return output;
+}
+
 describe("progress", () => {
   const report = (openConnections: number, remainingMs?: number): PollReport => ({
     openConnections,
@@ -196,16 +208,17 @@ describe("progress", () => {
       "text",
       ...fastDrain(fake.adminAddress, ["--drain-timeout", "1m"]).args,
     ];
-    // `script` runs the command in a pseudo-terminal, as an operator's shell would.
-    const tty = Bun.spawn(["script", "-qec", command.map((a) => `'${a}'`).join(" "), "/dev/null"], {
-      stdout: "pipe",
-      stderr: "pipe",
-      stdin: "ignore",
-    });
-    const [code, output] = await within(10_000, Promise.all([tty.exited, new Response(tty.stdout).text()]));
-    expect(code).toBe(0);
+    const output = await onTerminal(command, { NO_COLOR: "" });
     expect(output).toContain("\r\x1b[2Kdraining: 2 open connections (done at ≤ 0)");
     expect(output).toMatch(/draining: 0 open connections \(done at ≤ 0\), [\d.]+m?s elapsed, [\d.]+s left/);
+  });
+
+  test("with NO_COLOR set, a terminal gets plain log lines and no escape codes", async () => {
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const command = [...SOURCE_CLI, "shutdown", "--serve-port", "0", "--log-format", "text", ...fastDrain(fake.adminAddress).args];
+    const output = await onTerminal(command, { NO_COLOR: "1" });
+    expect(output).toContain("INFO  open connections open_connections=0");
+    expect(output).not.toContain("\x1b[");
   });
 });
 

@@ -116,7 +116,8 @@ export function envName(flag: string): string {
 
 /** The help line: description, default and environment variable. */
 function describe(spec: Option<unknown>): string {
-  const shown = spec.default === undefined ? "unset" : spec.valueHint === "duration" ? formatDuration(Number(spec.parse(spec.default))) : spec.default;
+  const shown =
+    spec.default === undefined ? "unset" : spec.valueHint === "duration" ? formatDuration(Number(spec.parse(spec.default))) : spec.default;
   return `${spec.description} (default: ${shown}; env ${envName(spec.flag)})`;
 }
 

@@ -71,9 +71,14 @@ export const drainOptions = {
 
 /** How the hook and the sidecar find each other. */
 export const handoffOptions = {
-  servePort: count("serve-port", "8090", "Port of the sidecar's HTTP server (0 = any free port; for `shutdown`, 0 = never join a sidecar)", {
-    max: 65535,
-  }),
+  servePort: count(
+    "serve-port",
+    "8090",
+    "Port of the sidecar's HTTP server (0 = any free port; for `shutdown`, 0 = never join a sidecar)",
+    {
+      max: 65535,
+    },
+  ),
   readyFile: text("ready-file", {
     default: "/admin/ok",
     valueHint: "path",
@@ -90,7 +95,11 @@ export const handoffOptions = {
 
 /** The sidecar's own settings. */
 export const sidecarOptions = {
-  serveAddress: text("serve-address", { default: "0.0.0.0", valueHint: "address", description: "Address the sidecar listens on (:: for IPv6)" }),
+  serveAddress: text("serve-address", {
+    default: "0.0.0.0",
+    valueHint: "address",
+    description: "Address the sidecar listens on (:: for IPv6)",
+  }),
   healOnStart: toggle("heal-on-start", true, "On start, undo a drain left behind by an earlier run of this sidecar"),
   hookWaitMs: duration(
     "hook-wait",

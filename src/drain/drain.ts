@@ -304,7 +304,9 @@ export class Drain {
 
   /** Envoy passes health checks mid-drain: it restarted, someone undid the drain, or the first POST failed. Fail them again. */
   private async refailHealthChecks(): Promise<void> {
-    log.warn("Envoy is passing health checks (restarted, /healthcheck/ok was posted, or failing them did not work yet): failing them again");
+    log.warn(
+      "Envoy is passing health checks (restarted, /healthcheck/ok was posted, or failing them did not work yet): failing them again",
+    );
     const result = await this.attempt(() => this.admin.failHealthChecks());
     if (!result.ok) return void log.warn(`could not fail Envoy's health checks: ${result.error.message}`);
     this.snapshot.healthCheckFailPosts += 1;
@@ -333,5 +335,4 @@ export class Drain {
     });
     return result.value;
   }
-
 }

@@ -26,9 +26,16 @@ export function writeReadyFile(path: string, phase: FinalPhase): void {
     writeFileSync(partial, `${phase}\n`);
     renameSync(partial, path);
   } catch (error) {
-    rmSync(partial, { force: true });
+    removeQuietly(partial);
     throw new OperatorError(`could not write the ready file ${path}: ${errorMessage(error)}`);
   }
+}
+
+/** Removes a file if it can; a path under a non-directory cannot even be checked. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {}
 }
 
 /** Reads the phase written into a ready file; an empty or unknown file means a plain "drained". */

@@ -6,7 +6,14 @@
  */
 export type AdminErrorKind = "unreachable" | "timeout" | "http_status" | "network" | "malformed" | "stats_missing";
 
-export const ADMIN_ERROR_KINDS: readonly AdminErrorKind[] = ["unreachable", "timeout", "http_status", "network", "malformed", "stats_missing"];
+export const ADMIN_ERROR_KINDS: readonly AdminErrorKind[] = [
+  "unreachable",
+  "timeout",
+  "http_status",
+  "network",
+  "malformed",
+  "stats_missing",
+];
 
 export class AdminError extends Error {
   override name = "AdminError";

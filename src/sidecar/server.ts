@@ -114,22 +114,22 @@ export function startServer(options: ServerOptions): Server<undefined> {
 
   try {
     return Bun.serve({
-    port: options.port,
-    hostname: options.hostname,
-    idleTimeout: IDLE_TIMEOUT_S,
-    maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
-    routes,
-    // Only what the routes did not take: an unknown path, or a known path with the wrong method.
-    fetch(request) {
-      const methods = methodsByPath.get(new URL(request.url).pathname);
-      if (!methods) return text(404, "not found\n");
-      return text(405, "method not allowed\n", { allow: allowed(methods) });
-    },
-    error(error) {
-      log.error(`request failed: ${error.message}`);
-      return text(500, "internal error\n");
-    },
-  });
+      port: options.port,
+      hostname: options.hostname,
+      idleTimeout: IDLE_TIMEOUT_S,
+      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+      routes,
+      // Only what the routes did not take: an unknown path, or a known path with the wrong method.
+      fetch(request) {
+        const methods = methodsByPath.get(new URL(request.url).pathname);
+        if (!methods) return text(404, "not found\n");
+        return text(405, "method not allowed\n", { allow: allowed(methods) });
+      },
+      error(error) {
+        log.error(`request failed: ${error.message}`);
+        return text(500, "internal error\n");
+      },
+    });
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
     throw new ListenError(options.hostname, options.port, code, message ?? String(error));

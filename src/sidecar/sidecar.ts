@@ -94,7 +94,8 @@ export function startSidecar(settings: SidecarSettings, clock: Clock = realClock
         await Promise.race([handoff.promise, clock.sleep(hookWaitMs, waited.signal).catch(() => {})]);
         waited.abort();
       }
-      if (counters.waiters > 0) log.info(`${signal}: finishing the drain for ${counters.waiters} waiting /shutdown request(s), then exiting`);
+      if (counters.waiters > 0)
+        log.info(`${signal}: finishing the drain for ${counters.waiters} waiting /shutdown request(s), then exiting`);
       else log.info(`${signal}: exiting`);
       await stop();
     },

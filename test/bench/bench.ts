@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { connectionStatsPath, countListenerConnections } from "../../src/connections.ts";
+import { connectionStatsPath, countListenerConnections } from "../../src/envoy/stats.ts";
 import { openClient, rawRequest } from "../support/clients.ts";
 import { startFakeEnvoy } from "../support/fake-envoy.ts";
 
@@ -38,7 +38,7 @@ function memory(pid: number): { rss: number; hwm: number; anon: number } {
 /** Builds the executable with extra `bun build` flags; returns its path. */
 function build(name: string, flags: string[]): string {
   const outfile = join(work, name);
-  const result = Bun.spawnSync([process.execPath, "build", `${ROOT}src/cli.ts`, "--compile", ...flags, "--outfile", outfile], {
+  const result = Bun.spawnSync([process.execPath, "build", `${ROOT}src/cli/main.ts`, "--compile", ...flags, "--outfile", outfile], {
     stderr: "pipe",
     stdout: "pipe",
   });

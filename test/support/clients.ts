@@ -10,36 +10,37 @@ export interface KeepAliveClient {
 }
 
 export async function openClient(port: number): Promise<KeepAliveClient> {
-  let onData: ((text: string) => void) | undefined;
+  let pending: { resolve: (text: string) => void; reject: (error: Error) => void; received: string } | undefined;
   let isClosed = false;
-  let markClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => {
-    markClosed = resolve;
-  });
+  const { promise: closed, resolve: markClosed } = Promise.withResolvers<void>();
+  const onClose = () => {
+    isClosed = true;
+    // A request still waiting when the connection closes has failed, as it would for a real client.
+    pending?.reject(new Error("connection closed before the response"));
+    pending = undefined;
+    markClosed();
+  };
   const socket: Socket<undefined> = await Bun.connect({
     hostname: "127.0.0.1",
     port,
     socket: {
-      data: (_socket, chunk) => onData?.(chunk.toString()),
-      close: () => {
-        isClosed = true;
-        markClosed();
+      data: (_socket, chunk) => {
+        if (!pending) return;
+        pending.received += chunk.toString();
+        if (pending.received.includes("\r\n\r\n") && pending.received.endsWith("ok\n")) {
+          pending.resolve(pending.received);
+          pending = undefined;
+        }
       },
-      error: () => {
-        isClosed = true;
-        markClosed();
-      },
+      close: onClose,
+      error: onClose,
     },
   });
   return {
     request() {
       return new Promise((resolve, reject) => {
         if (isClosed) return reject(new Error("connection closed"));
-        let received = "";
-        onData = (text) => {
-          received += text;
-          if (received.includes("\r\n\r\n") && received.endsWith("ok\n")) resolve(received);
-        };
+        pending = { resolve, reject, received: "" };
         socket.write("GET / HTTP/1.1\r\nhost: fake\r\n\r\n");
       });
     },

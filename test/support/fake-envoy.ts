@@ -40,6 +40,8 @@ export interface FakeEnvoyOptions {
   timeline?: TimelineStep[];
   /** Start with health checks failed, as a leftover drain (or Envoy's `drain` flag file) would. */
   healthCheckFailed?: boolean;
+  /** live: how long the data plane takes to answer a request (an upstream's latency), so requests are in flight. */
+  responseDelayMs?: number;
   /** Stats whose names match do not exist, as with a stats_matcher that rejects them. */
   excludeStats?: RegExp;
 }
@@ -296,14 +298,9 @@ export class FakeEnvoy {
           socket.data.buffer += chunk.toString("latin1");
           for (let end = socket.data.buffer.indexOf("\r\n\r\n"); end >= 0; end = socket.data.buffer.indexOf("\r\n\r\n")) {
             socket.data.buffer = socket.data.buffer.slice(end + 4);
-            const close = this.drainClose();
-            socket.write(
-              `HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-type: text/plain\r\nserver: envoy\r\n${close ? "connection: close\r\n" : ""}\r\nok\n`,
-            );
-            if (close) {
-              socket.end();
-              return;
-            }
+            const { responseDelayMs = 0 } = this.options;
+            if (responseDelayMs > 0) setTimeout(() => this.respond(socket), responseDelayMs);
+            else this.respond(socket);
           }
         },
         close: (socket) => void sockets.delete(socket),
@@ -311,6 +308,16 @@ export class FakeEnvoy {
       },
     });
     return { listener, sockets };
+  }
+
+  /** Answers one data-plane request; after /healthcheck/fail with `connection: close`, then closes, as Envoy's drain does. */
+  private respond(socket: Socket<{ buffer: string }>): void {
+    if (!this.dataPlane?.sockets.has(socket)) return;
+    const close = this.drainClose();
+    socket.write(
+      `HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-type: text/plain\r\nserver: envoy\r\n${close ? "connection: close\r\n" : ""}\r\nok\n`,
+    );
+    if (close) socket.end();
   }
 
   private dataListenerId(): string {

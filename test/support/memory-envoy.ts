@@ -11,10 +11,7 @@ import type { VirtualClock } from "./virtual-clock.ts";
 export type Operation = "fail" | "ok" | "drain_listeners" | "ready" | "server_info" | "count";
 
 /** How one admin call misbehaves. */
-export type MemoryFault =
-  | { kind: "hang" }
-  | { kind: "slow"; ms: number }
-  | { kind: Exclude<AdminErrorKind, "unreachable" | "timeout"> };
+export type MemoryFault = { kind: "hang" } | { kind: "slow"; ms: number } | { kind: Exclude<AdminErrorKind, "unreachable" | "timeout"> };
 
 export interface CallRecord {
   operation: Operation;

@@ -27,6 +27,9 @@ export async function sidecarScenario(options: ScenarioOptions = {}) {
     status: async () => (await (await fetch(`${sidecar.url}/status`)).json()) as StatusReport,
     /** Runs the exec hook against the same fake and ready file, joined to this sidecar unless flags say otherwise. */
     hook: (flags: string[] = [], env?: Record<string, string>) =>
-      spawnCli(["shutdown", ...drain.args, "--serve-port", String(sidecar.port), ...flags], { env: { ...options.env, ...env }, cli: options.cli }),
+      spawnCli(["shutdown", ...drain.args, "--serve-port", String(sidecar.port), ...flags], {
+        env: { ...options.env, ...env },
+        cli: options.cli,
+      }),
   };
 }

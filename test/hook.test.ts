@@ -1,0 +1,214 @@
+/** The preStop exec hook as a process: draining alone, joining a sidecar, and every way the join can go wrong. */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { openClients } from "./support/clients.ts";
+import { TCP_LISTENER } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
+import { spawnCli, within } from "./support/process.ts";
+import { sidecarScenario } from "./support/scenario.ts";
+import { onTeardown } from "./support/teardown.ts";
+
+/** Runs `shutdown` without looking for a manager, and resolves with its exit code. */
+function runAlone(args: string[]) {
+  const cli = spawnCli(["shutdown", "--serve-port", "0", ...args]);
+  return { cli, code: within(15_000, cli.exited, "shutdown") };
+}
+
+describe("draining alone", () => {
+  test("scripted: drains by itself, exits 0 after the count reaches 0, writes the ready file", async () => {
+    const fake = await fakeEnvoy({ connections: 4, timeline: [{ afterFailMs: 500, connections: 0 }] });
+    const { args, readyFile } = fastDrain(fake.adminAddress);
+    const { code } = runAlone(args);
+    expect(await code).toBe(0);
+    const failedAt = fake.calls("/healthcheck/fail", "POST")[0]?.at ?? Number.NaN;
+    const polls = fake.calls("/stats", "GET");
+    expect(polls.length).toBeGreaterThanOrEqual(2);
+    expect(polls.every((poll) => poll.at >= failedAt)).toBe(true);
+    expect((polls.at(-1)?.at ?? 0) - failedAt).toBeGreaterThanOrEqual(500);
+    expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
+  });
+
+  test("live: exits once the clients' sockets have closed", async () => {
+    const fake = await fakeEnvoy({ mode: "live" });
+    const clients = await openClients(fake.dataPort, 4);
+    const { args } = fastDrain(fake.adminAddress);
+    const { cli, code } = runAlone(args);
+    await cli.waitForLog((line) => line.msg === "Envoy is failing health checks");
+    let exited = false;
+    void code.then(() => {
+      exited = true;
+    });
+    await Bun.sleep(300);
+    expect(exited).toBe(false);
+    for (const client of clients) await client.request().catch(() => "");
+    expect(await code).toBe(0);
+    expect(fake.openConnections).toBe(0);
+  });
+
+  test("--min-open-connections lets an idle keep-alive connection stay", async () => {
+    const fake = await fakeEnvoy({ mode: "live" });
+    await openClients(fake.dataPort, 1);
+    const { code } = runAlone(fastDrain(fake.adminAddress, ["--min-open-connections", "1"]).args);
+    expect(await code).toBe(0);
+    expect(fake.openConnections).toBe(1);
+  });
+
+  test("TCP proxy connections are counted too", async () => {
+    const fake = await fakeEnvoy({
+      connections: { [TCP_LISTENER]: 2 },
+      timeline: [{ afterFailMs: 400, connections: { [TCP_LISTENER]: 0 } }],
+    });
+    const { code } = runAlone(fastDrain(fake.adminAddress).args);
+    expect(await code).toBe(0);
+    expect(Date.now() - (fake.calls("/healthcheck/fail")[0]?.at ?? 0)).toBeGreaterThanOrEqual(400);
+  });
+
+  test("--connection-stat=http polls /stats/prometheus", async () => {
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const { code } = runAlone(fastDrain(fake.adminAddress, ["--connection-stat", "http"]).args);
+    expect(await code).toBe(0);
+    expect(fake.calls("/stats/prometheus").length).toBeGreaterThanOrEqual(1);
+    expect(fake.calls("/stats")).toHaveLength(0);
+  });
+
+  test("reaches the admin API over a Unix socket", async () => {
+    const socket = join(tempDir(), "admin.sock");
+    const fake = await fakeEnvoy({ unixSocket: socket, connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const { code } = runAlone(fastDrain(socket).args);
+    expect(await code).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test("--drain-listeners also posts a graceful, skip_exit listener drain", async () => {
+    const fake = await fakeEnvoy({ connections: 0 });
+    const { code } = runAlone(fastDrain(fake.adminAddress, ["--drain-listeners"]).args);
+    expect(await code).toBe(0);
+    const calls = fake.requests.map((r) => `${r.method} ${r.path}${r.query ? `?${r.query}` : ""}`);
+    expect(calls.slice(0, 2)).toEqual(["POST /healthcheck/fail", "POST /drain_listeners?graceful&skip_exit"]);
+  });
+
+  test("a drain that times out exits 1 and writes timed_out into the ready file", async () => {
+    const fake = await fakeEnvoy({ connections: 2 });
+    const { args, readyFile } = fastDrain(fake.adminAddress, ["--drain-timeout", "500ms"]);
+    const { code } = runAlone(args);
+    expect(await code).toBe(1);
+    expect(readFileSync(readyFile, "utf8")).toBe("timed_out\n");
+  });
+
+  test("an address that never answered is a failed drain at --drain-timeout, naming the address", async () => {
+    const fake = await fakeEnvoy();
+    fake.stopAdmin();
+    const { args, readyFile } = fastDrain(fake.adminAddress, ["--drain-timeout", "700ms"]);
+    const { cli, code } = runAlone(args);
+    expect(await code).toBe(1);
+    expect(readFileSync(readyFile, "utf8")).toBe("failed\n");
+    expect(cli.stderrText()).toContain(`connection refused at ${fake.adminAddress}`);
+    expect(cli.lines.at(-1)?.msg).toBe(`drain failed: Envoy's admin API never answered at ${fake.adminAddress}; check --admin-address`);
+  });
+
+  test("a missing Unix socket says so", async () => {
+    const socket = join(tempDir(), "admin.sock");
+    const { cli, code } = runAlone(fastDrain(socket, ["--drain-timeout", "500ms"]).args);
+    expect(await code).toBe(1);
+    expect(cli.stderrText()).toContain(`no Unix socket accepts connections at ${socket}`);
+  });
+
+  test("a ready file that cannot be written is exit 1 with the path in the message", async () => {
+    const fake = await fakeEnvoy({ connections: 0 });
+    const notADirectory = join(tempDir(), "file");
+    writeFileSync(notADirectory, "");
+    const { cli, code } = runAlone(fastDrain(fake.adminAddress, ["--ready-file", `${notADirectory}/ready`]).args);
+    expect(await code).toBe(1);
+    expect(cli.stderrText().trim().split("\n").at(-1)).toMatch(
+      new RegExp(`^envoy-shutdown-manager: could not write the ready file ${notADirectory}/ready: `),
+    );
+  });
+
+  test("hooks finishing together each write the ready file whole, and leave no temporary file", async () => {
+    const fake = await fakeEnvoy({ connections: 0 });
+    const { args, readyFile } = fastDrain(fake.adminAddress);
+    const hooks = Array.from({ length: 6 }, () => runAlone(args).code);
+    expect(await Promise.all(hooks)).toEqual(Array(6).fill(0));
+    expect(readdirSync(dirname(readyFile))).toEqual(["ready"]);
+    expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
+  });
+});
+
+describe("joining the sidecar", () => {
+  test("joins the sidecar's drain instead of starting a second one", async () => {
+    const { fake, hook, shutdown, readyFile } = await sidecarScenario({
+      envoy: { connections: 2, timeline: [{ afterFailMs: 400, connections: 0 }] },
+    });
+    const exec = hook();
+    const sidecarWaiter = shutdown();
+    expect(await within(10_000, exec.exited)).toBe(0);
+    expect((await sidecarWaiter).status).toBe(200);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    expect(exec.lines.some((line) => line.msg === "joined the sidecar's drain")).toBe(true);
+    expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
+  });
+
+  test("--drain-timeout bounds the hook while it is joined: exit 1, said in the log", async () => {
+    const { hook, readyFile } = await sidecarScenario({ envoy: { connections: 2 } });
+    const started = Date.now();
+    const exec = hook(["--drain-timeout", "700ms"]);
+    expect(await within(5000, exec.exited)).toBe(1);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(exec.stderrText()).toContain("drain timed out after 700ms while joined to the sidecar's drain");
+    expect(readFileSync(readyFile, "utf8")).toBe("timed_out\n");
+  });
+
+  test("a port that accepts but never answers: the hook drains Envoy itself and says why", async () => {
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const wedged = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    onTeardown(() => wedged.stop(true));
+    const started = Date.now();
+    const exec = spawnCli(["shutdown", ...fastDrain(fake.adminAddress).args, "--serve-port", String(wedged.port)]);
+    expect(await within(5000, exec.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    expect((fake.calls("/healthcheck/fail")[0]?.at ?? 0) - started).toBeLessThan(2500);
+    const why = exec.lines.filter((line) => String(line.msg).includes("draining Envoy from here instead"));
+    expect(why).toHaveLength(1);
+    expect(String(why[0]?.msg)).toContain("no answer within 1000 ms");
+  });
+
+  test("another server on the port: the hook drains Envoy itself", async () => {
+    const fake = await fakeEnvoy({ connections: 0 });
+    const other = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hello from something else") });
+    onTeardown(() => other.stop(true));
+    const exec = spawnCli(["shutdown", ...fastDrain(fake.adminAddress).args, "--serve-port", String(other.port)]);
+    expect(await within(5000, exec.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test("a sidecar that dies mid-drain: the hook finishes the drain itself", async () => {
+    const { fake, hook, sidecar } = await sidecarScenario({ envoy: { connections: 2 } });
+    const exec = hook();
+    await exec.waitForLog((line) => line.msg === "open connections");
+    sidecar.proc.kill("SIGKILL");
+    await exec.waitForLog((line) => String(line.msg).startsWith("lost the sidecar"));
+    fake.setConnections(0);
+    expect(await within(5000, exec.exited)).toBe(0);
+  });
+
+  test("the hook sends the token from its environment", async () => {
+    const env = { ENVOY_SHUTDOWN_SHUTDOWN_TOKEN: "s3cret-token-of-some-length" };
+    const { hook } = await sidecarScenario({ envoy: { connections: 0 }, env });
+    const exec = hook();
+    expect(await within(5000, exec.exited)).toBe(0);
+    expect(exec.lines.some((line) => line.msg === "joined the sidecar's drain")).toBe(true);
+  });
+
+  test("the hook still completes when kubelet gives up on Envoy's /shutdown", async () => {
+    const { fake, hook, shutdown } = await sidecarScenario({ envoy: { connections: 1, timeline: [{ afterFailMs: 800, connections: 0 }] } });
+    const kubelet = new AbortController();
+    const abandoned = shutdown({ signal: kubelet.signal }).catch(() => "aborted");
+    const exec = hook();
+    await Bun.sleep(200);
+    kubelet.abort();
+    expect(await abandoned).toBe("aborted");
+    expect(await within(5000, exec.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+});

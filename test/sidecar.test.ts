@@ -1,0 +1,223 @@
+/** The sidecar as a process: its endpoints, the shared drain, the hand-off by ready file, its start-up check of Envoy. */
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { openClients } from "./support/clients.ts";
+import type { FakeEnvoy } from "./support/fake-envoy.ts";
+import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
+import { spawnCli, startManager, within } from "./support/process.ts";
+import { sidecarScenario } from "./support/scenario.ts";
+
+/** The admin calls the fake saw, as "METHOD /path", with consecutive stats polls collapsed. */
+function adminCalls(f: FakeEnvoy): string[] {
+  const calls = f.requests.map((r) => `${r.method} ${r.path}`).filter((c) => !c.endsWith("/server_info") && !c.endsWith("/ready"));
+  return calls.filter((call, i) => call !== calls[i - 1]);
+}
+
+const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+
+describe("endpoints and the shared drain", () => {
+  test("/healthz answers OK; unknown paths get 404, wrong methods 405 with Allow, and start nothing", async () => {
+    const { fake, url } = await sidecarScenario();
+    const healthz = await fetch(`${url}/healthz`);
+    expect([healthz.status, await healthz.text()]).toEqual([200, "OK"]);
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+    const wrong = await fetch(`${url}/healthz`, { method: "DELETE" });
+    expect([wrong.status, wrong.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+    const put = await fetch(`${url}/shutdown`, { method: "PUT" });
+    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, POST, HEAD"]);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+  });
+
+  test("scripted: /shutdown answers only once the count reaches the threshold", async () => {
+    const timeline = [
+      { afterFailMs: 200, connections: 3 },
+      { afterFailMs: 600, connections: 1 },
+      { afterFailMs: 900, connections: 0 },
+    ];
+    const { fake, shutdown } = await sidecarScenario({ envoy: { connections: 5, timeline } });
+    const started = Date.now();
+    const response = await within(10_000, shutdown(), "/shutdown");
+    const failedAt = fake.calls("/healthcheck/fail", "POST")[0]?.at ?? Number.NaN;
+    expect([response.status, await response.text()]).toEqual([200, "OK"]);
+    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(900);
+    expect(failedAt).toBeGreaterThanOrEqual(started);
+    expect(adminCalls(fake)).toEqual(["GET /stats", "POST /healthcheck/fail", "GET /stats"]);
+  });
+
+  test("live: idle keep-alive connections hold the drain until they close", async () => {
+    const { fake, shutdown } = await sidecarScenario({ envoy: { mode: "live" } });
+    const clients = await openClients(fake.dataPort, 3);
+    let answered = false;
+    const response = shutdown().then((r) => {
+      answered = true;
+      return r;
+    });
+    await Bun.sleep(500);
+    // Envoy does not close idle keep-alive connections: the drain is still waiting.
+    expect(answered).toBe(false);
+    expect(fake.openConnections).toBe(3);
+    // Each client's next request gets `connection: close`, and its socket closes.
+    for (const client of clients) expect(await client.request()).toContain("connection: close");
+    await Promise.all(clients.map((client) => client.closed));
+    expect((await within(5000, response, "/shutdown")).status).toBe(200);
+    expect(fake.openConnections).toBe(0);
+  });
+
+  test("20 concurrent /shutdown callers share one drain", async () => {
+    const { fake, shutdown } = await sidecarScenario({ envoy: { connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] } });
+    const responses = await within(10_000, Promise.all(Array.from({ length: 20 }, (_, i) => shutdown({ method: i % 2 ? "POST" : "GET" }))));
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test("a completed drain stays completed: a later /shutdown answers at once", async () => {
+    const { fake, shutdown } = await sidecarScenario({ envoy: { connections: 0 }, flags: ["--check-delay", "1s"] });
+    expect((await shutdown()).status).toBe(200);
+    const again = Date.now();
+    expect((await shutdown()).status).toBe(200);
+    expect(Date.now() - again).toBeLessThan(500);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test("--drain-timeout releases waiters with 504 and logs the connections left", async () => {
+    const { shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 4 }, flags: ["--drain-timeout", "600ms"] });
+    expect((await within(5000, shutdown())).status).toBe(504);
+    const line = await sidecar.waitForLog((l) => String(l.msg).startsWith("drain timed out"));
+    expect(line.msg).toBe("drain timed out; connections still open: 0.0.0.0_8080=4");
+    expect(line.open_connections).toBe(4);
+  });
+});
+
+describe("the ready file", () => {
+  test("a stale one is removed on start", async () => {
+    const fake = await fakeEnvoy();
+    const { args, readyFile } = fastDrain(fake.adminAddress);
+    writeFileSync(readyFile, "drained\n");
+    await startManager(args);
+    expect(existsSync(readyFile)).toBe(false);
+  });
+
+  test("written by the hook in another container, it releases waiters within 100 ms", async () => {
+    // The sidecar's own drain would wait for an hour: only the hand-off can release it.
+    const { fake, shutdown, readyFile } = await sidecarScenario({ envoy: { connections: 3 }, flags: ["--check-delay", "1h"] });
+    const waiters = Array.from({ length: 3 }, () => shutdown());
+    await Bun.sleep(200);
+    const exec = spawnCli(["shutdown", "--serve-port", "0", ...fastDrain(fake.adminAddress, ["--ready-file", readyFile]).args]);
+    fake.setConnections(0);
+    expect(await within(5000, exec.exited)).toBe(0);
+    const written = Date.now();
+    const responses = await within(2000, Promise.all(waiters));
+    expect(Date.now() - written).toBeLessThan(100);
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+  });
+});
+
+describe("the start-up check of Envoy", () => {
+  test("a leftover drain is undone: /healthcheck/ok, Envoy LIVE again, counted as a heal", async () => {
+    const { fake, sidecar, status } = await sidecarScenario({ envoy: { healthCheckFailed: true } });
+    await sidecar.waitForLog((line) => line.msg === "Envoy is LIVE again");
+    expect(fake.isHealthCheckFailed).toBe(false);
+    expect(fake.calls("/healthcheck/ok", "POST")).toHaveLength(1);
+    expect((await status()).heals).toBe(1);
+  });
+
+  test("is left alone with --no-heal-on-start", async () => {
+    const { fake, status } = await sidecarScenario({ envoy: { healthCheckFailed: true }, flags: ["--no-heal-on-start"] });
+    await Bun.sleep(300);
+    expect(fake.isHealthCheckFailed).toBe(true);
+    expect(fake.calls("/healthcheck/ok")).toHaveLength(0);
+    expect((await status()).heals).toBe(0);
+  });
+
+  test("a drain this process started is never undone, even when the state check is slow", async () => {
+    const fake = await fakeEnvoy({ connections: 1 });
+    fake.setFault("/server_info", { kind: "delay", ms: 500 });
+    const manager = await startManager(fastDrain(fake.adminAddress).args);
+    const shutdown = fetch(`${manager.url}/shutdown`);
+    await Bun.sleep(900);
+    expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
+    expect(fake.calls("/healthcheck/ok")).toHaveLength(0);
+    expect(fake.isHealthCheckFailed).toBe(true);
+    fake.setConnections(0);
+    expect((await within(5000, shutdown)).status).toBe(200);
+  });
+
+  test("an Envoy that does not answer yet is reported in the log and /status, and cleared once it answers", async () => {
+    const fake = await fakeEnvoy({ connections: 0 });
+    fake.stopAdmin();
+    const manager = await startManager(fastDrain(fake.adminAddress).args);
+    const warning = await manager.waitForLog((line) => String(line.msg).startsWith("Envoy's admin API does not answer"));
+    expect(String(warning.msg)).toContain(`connection refused at ${fake.adminAddress}`);
+    const before = (await (await fetch(`${manager.url}/status`)).json()) as {
+      envoy_problem: { kind: string } | null;
+      envoy_answered: boolean;
+    };
+    expect(before.envoy_problem?.kind).toBe("unreachable");
+    expect(before.envoy_answered).toBe(false);
+    expect(await (await fetch(`${manager.url}/metrics`)).text()).toContain('envoy_shutdown_manager_envoy_problem{kind="unreachable"} 1');
+    fake.startAdmin();
+    await manager.waitForLog((line) => line.msg === "Envoy's admin API answers", 3000);
+    const after = (await (await fetch(`${manager.url}/status`)).json()) as { envoy_problem: unknown; envoy_answered: boolean };
+    expect(after).toMatchObject({ envoy_problem: null, envoy_answered: true });
+  });
+
+  test("connection stats excluded by stats_matcher are reported at start, in /status and /metrics", async () => {
+    const { sidecar, status, url } = await sidecarScenario({
+      envoy: { connections: 1, excludeStats: /^listener\..*downstream_cx_active$/ },
+    });
+    const warning = await sidecar.waitForLog((line) => String(line.msg).includes("stats_matcher"));
+    expect(String(warning.msg)).toContain("--connection-stat=http counts them");
+    expect((await status()).envoy_problem?.kind).toBe("stats_missing");
+    expect(await (await fetch(`${url}/metrics`)).text()).toContain('envoy_shutdown_manager_envoy_problem{kind="stats_missing"} 1');
+  });
+});
+
+describe("waiters that go away", () => {
+  test("the drain goes on for the others, and nothing is left behind", async () => {
+    const { fake, sidecar, shutdown, status, url } = await sidecarScenario({ envoy: { connections: 1 } });
+    await fetch(`${url}/healthz`);
+    const fdsBefore = fdCount(sidecar.proc.pid);
+    const leaving = Array.from({ length: 10 }, () => new AbortController());
+    const gone = leaving.map((controller) => shutdown({ signal: controller.signal }).catch(() => "aborted"));
+    const staying = shutdown();
+    await Bun.sleep(300);
+    expect((await status()).waiters).toBe(11);
+    for (const controller of leaving) controller.abort();
+    expect(await Promise.all(gone)).toEqual(Array(10).fill("aborted"));
+    await Bun.sleep(200);
+    expect((await status()).waiters).toBe(1);
+    expect((await status()).phase).toBe("draining");
+    fake.setConnections(0);
+    expect((await within(3000, staying)).status).toBe(200);
+    await Bun.sleep(200);
+    expect((await status()).waiters).toBe(0);
+    // The aborted requests' sockets are closed: the sidecar holds no more descriptors than before.
+    expect(fdCount(sidecar.proc.pid)).toBeLessThanOrEqual(fdsBefore + 2);
+  });
+});
+
+describe("a drain by anyone on the network", () => {
+  test("without the bearer token /shutdown is 401 and starts nothing; /healthz stays open", async () => {
+    const TOKEN = "s3cret-token-of-some-length";
+    const { fake, shutdown, status, url } = await sidecarScenario({ envoy: { connections: 0 }, flags: ["--shutdown-token", TOKEN] });
+    for (const authorization of [undefined, "Bearer wrong", TOKEN, `Bearer ${TOKEN}x`]) {
+      const response = await shutdown({ method: "POST", headers: authorization ? { authorization } : {} });
+      expect(response.status).toBe(401);
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    await Bun.sleep(200);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+    expect((await status()).phase).toBe("idle");
+    expect((await shutdown({ headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  });
+});
+
+describe("hostile requests", () => {
+  test("oversized headers and bodies are refused, and start nothing", async () => {
+    const { fake, shutdown } = await sidecarScenario({ envoy: { connections: 0 } });
+    expect((await shutdown({ headers: { "x-filler": "a".repeat(64 * 1024) } })).status).toBe(431);
+    expect((await shutdown({ method: "POST", body: "a".repeat(64 * 1024) })).status).toBe(413);
+    await Bun.sleep(200);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+  });
+});
