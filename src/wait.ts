@@ -25,9 +25,12 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export const realClock: Clock = { now: () => Date.now(), sleep };
 
-/** Settles as `work` does, or rejects with the signal's reason if it aborts first. */
+/** Settles as `work` does, or rejects with the signal's reason if it aborts first (the abandoned work's failure is dropped). */
 export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });

@@ -77,7 +77,7 @@ describe("the sequence", () => {
   test("a finished drain answers at once and leaves no timer behind", async () => {
     const { clock, drain, run } = setup({ drainTimeoutMs: 60_000 });
     await run();
-    expect(clock.pendingTimers).toBe(0);
+    expect(clock.pendingSleeps).toBe(0);
     expect((await drain.start()).phase).toBe("drained");
   });
 

@@ -37,22 +37,22 @@ describe("/metrics", () => {
     const fake = await fakeEnvoy({ connections: 3, timeline: [{ afterFailMs: 300, connections: 0 }] });
     const manager = await startManager(fastDrain(fake.adminAddress, ["--min-open-connections", "0"]).args);
     const idle = await scrape(manager.url);
-    expect(idle.value("drain_state", { state: "idle" })).toBe(1);
-    expect(idle.value("drain_state", { state: "draining" })).toBe(0);
+    expect(idle.value("drain_phase", { phase: "idle" })).toBe(1);
+    expect(idle.value("drain_phase", { phase: "draining" })).toBe(0);
     expect(idle.value("build_info", { version })).toBe(1);
     expect(idle.families.find((f) => f.name === "envoy_shutdown_manager_open_connections")?.metrics).toEqual([]);
 
     const shutdown = fetch(`${manager.url}/shutdown`);
     await manager.waitForLog((line) => line.open_connections === 3);
     const draining = await scrape(manager.url);
-    expect(draining.value("drain_state", { state: "draining" })).toBe(1);
+    expect(draining.value("drain_phase", { phase: "draining" })).toBe(1);
     expect(draining.value("open_connections")).toBe(3);
     expect(draining.value("shutdown_waiters")).toBe(1);
     expect(draining.value("drain_start_time_seconds")).toBeCloseTo(Date.now() / 1000, -1);
 
     await within(5000, shutdown);
     const drained = await scrape(manager.url);
-    expect(drained.value("drain_state", { state: "drained" })).toBe(1);
+    expect(drained.value("drain_phase", { phase: "drained" })).toBe(1);
     expect(drained.value("open_connections")).toBe(0);
     expect(drained.value("polls_total")).toBeGreaterThanOrEqual(2);
     expect(drained.value("healthcheck_fail_posts_total")).toBe(1);
@@ -71,7 +71,7 @@ describe("/metrics", () => {
     const { value } = await scrape(manager.url);
     expect(value("heals_total")).toBe(1);
     expect(value("admin_errors_total", { kind: "http_status" })).toBeGreaterThanOrEqual(1);
-    expect(value("drain_state", { state: "draining" })).toBe(1);
+    expect(value("drain_phase", { phase: "draining" })).toBe(1);
   });
 });
 

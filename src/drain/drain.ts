@@ -248,9 +248,9 @@ export class Drain {
   }
 
   /** Runs one admin call and counts its errors; after enough refusals from an Envoy that had answered, ends the drain. */
-  private async attempt<T>(call: () => Promise<T>): Promise<Attempt<T>> {
+  private async attempt<T>(call: (cancel: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
     try {
-      const value = await untilAborted(call(), this.ended.signal);
+      const value = await untilAborted(call(this.ended.signal), this.ended.signal);
       this.consecutiveRefusals = 0;
       return { ok: true, value };
     } catch (error) {
@@ -283,7 +283,7 @@ export class Drain {
   private async failHealthChecks(): Promise<void> {
     const { attempts, firstDelayMs, factor } = this.retry;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const result = await this.attempt(() => this.admin.failHealthChecks());
+      const result = await this.attempt((cancel) => this.admin.failHealthChecks(cancel));
       if (result.ok) {
         this.snapshot.healthCheckFailPosts += 1;
         log.info("Envoy is failing health checks", { admin_address: this.admin.address, attempt });
@@ -297,7 +297,7 @@ export class Drain {
 
   /** Starts Envoy's graceful listener drain, which also drain-closes connections; it cannot be undone. */
   private async drainListeners(): Promise<void> {
-    const result = await this.attempt(() => this.admin.drainListeners());
+    const result = await this.attempt((cancel) => this.admin.drainListeners(cancel));
     if (!result.ok) log.warn(`could not drain listeners: ${result.error.message}`);
     else log.info("Envoy is draining its listeners (graceful, skip_exit)");
   }
@@ -307,7 +307,7 @@ export class Drain {
     log.warn(
       "Envoy is passing health checks (restarted, /healthcheck/ok was posted, or failing them did not work yet): failing them again",
     );
-    const result = await this.attempt(() => this.admin.failHealthChecks());
+    const result = await this.attempt((cancel) => this.admin.failHealthChecks(cancel));
     if (!result.ok) return void log.warn(`could not fail Envoy's health checks: ${result.error.message}`);
     this.snapshot.healthCheckFailPosts += 1;
     if (this.settings.drainListeners) await this.drainListeners();
@@ -316,11 +316,14 @@ export class Drain {
   /** Counts open downstream connections once; an error is logged and counts as no answer, never as zero. */
   private async poll(): Promise<ConnectionCount | undefined> {
     const { minOpenConnections, drainTimeoutMs } = this.settings;
-    const result = await this.attempt(() => this.admin.openConnections());
+    const result = await this.attempt((cancel) => this.admin.openConnections(undefined, cancel));
     this.snapshot.polls += 1;
     if (!result.ok) {
       if (result.error.kind === "stats_missing")
-        this.noteProblem({ kind: "stats_missing", message: await describeMissingStats(this.admin, result.error) });
+        this.noteProblem({
+          kind: "stats_missing",
+          message: await untilAborted(describeMissingStats(this.admin, result.error, this.ended.signal), this.ended.signal),
+        });
       else log.warn(`connection count failed: ${result.error.message}`, { error_kind: result.error.kind });
       return undefined;
     }

@@ -25,7 +25,7 @@ export async function checkEnvoyOnStart(admin: EnvoyAdmin, drain: Drain, options
   let state: ServerState | undefined;
   while (state === undefined) {
     try {
-      state = await admin.serverState();
+      state = await admin.serverState(options.signal);
     } catch (error) {
       if (!(error instanceof AdminError) || error.kind !== "unreachable") {
         log.warn(`could not read Envoy's state at start: ${errorMessage(error)}`);
@@ -41,17 +41,17 @@ export async function checkEnvoyOnStart(admin: EnvoyAdmin, drain: Drain, options
     drain.noteProblem(undefined);
     log.info("Envoy's admin API answers", { admin_address: admin.address });
   }
-  await checkConnectionStats(admin, drain);
+  await checkConnectionStats(admin, drain, options.signal);
   return options.heal && state === "DRAINING" ? healLeftoverDrain(admin, drain) : false;
 }
 
 /** Counts once, so that stats excluded by Envoy's stats_matcher are reported before any drain needs them. */
-async function checkConnectionStats(admin: EnvoyAdmin, drain: Drain): Promise<void> {
+async function checkConnectionStats(admin: EnvoyAdmin, drain: Drain, cancel: AbortSignal): Promise<void> {
   try {
-    await admin.openConnections();
+    await admin.openConnections(undefined, cancel);
   } catch (error) {
     if (error instanceof AdminError && error.kind === "stats_missing")
-      drain.noteProblem({ kind: "stats_missing", message: await describeMissingStats(admin, error) });
+      drain.noteProblem({ kind: "stats_missing", message: await describeMissingStats(admin, error, cancel) });
   }
 }
 

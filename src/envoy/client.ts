@@ -19,18 +19,19 @@ export interface EnvoyAdmin {
   readonly answered: boolean;
   /** Records that this address answered elsewhere (the sidecar a hook joined saw it). */
   markAnswered(): void;
+  // Each call ends early, abandoning its request, when `cancel` aborts (the drain ended while it was in flight).
   /** POST /healthcheck/fail: Envoy fails health checks and drain-closes connections. */
-  failHealthChecks(): Promise<void>;
+  failHealthChecks(cancel?: AbortSignal): Promise<void>;
   /** POST /healthcheck/ok: undoes /healthcheck/fail. */
-  passHealthChecks(): Promise<void>;
+  passHealthChecks(cancel?: AbortSignal): Promise<void>;
   /** POST /drain_listeners?graceful&skip_exit: starts Envoy's own graceful drain; irreversible. */
-  drainListeners(): Promise<void>;
+  drainListeners(cancel?: AbortSignal): Promise<void>;
   /** GET /ready: the server state (200 LIVE, 503 otherwise). */
-  ready(): Promise<ServerState>;
+  ready(cancel?: AbortSignal): Promise<ServerState>;
   /** GET /server_info: the server state, from the JSON body. */
-  serverState(): Promise<ServerState>;
+  serverState(cancel?: AbortSignal): Promise<ServerState>;
   /** Open downstream connections, by the configured stat or the one given. */
-  openConnections(stat?: ConnectionStat): Promise<ConnectionCount>;
+  openConnections(stat?: ConnectionStat, cancel?: AbortSignal): Promise<ConnectionCount>;
 }
 
 export interface EnvoyAdminOptions {
@@ -93,12 +94,13 @@ export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
   let answered = false;
 
   /** One exchange, bounded as a whole: ofetch's own timeout stops at the headers, and a body can trickle forever. */
-  async function request(method: "GET" | "POST", path: string, acceptStatus?: number): Promise<string> {
+  async function request(method: "GET" | "POST", path: string, cancel?: AbortSignal, acceptStatus?: number): Promise<string> {
     const what = `${method} ${path.split("?")[0]}`;
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const signal = cancel ? AbortSignal.any([deadline.signal, cancel]) : deadline.signal;
     try {
-      const response = await fetchText.raw<string, "text">(path, { method, signal: deadline.signal });
+      const response = await fetchText.raw<string, "text">(path, { method, signal });
       answered = true;
       const body = response._data ?? "";
       if (!response.ok && response.status !== acceptStatus) throw statusError(what, response, body);
@@ -119,20 +121,20 @@ export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
     markAnswered() {
       answered = true;
     },
-    async failHealthChecks() {
-      expectOk(await request("POST", "/healthcheck/fail"), "POST /healthcheck/fail");
+    async failHealthChecks(cancel) {
+      expectOk(await request("POST", "/healthcheck/fail", cancel), "POST /healthcheck/fail");
     },
-    async passHealthChecks() {
-      expectOk(await request("POST", "/healthcheck/ok"), "POST /healthcheck/ok");
+    async passHealthChecks(cancel) {
+      expectOk(await request("POST", "/healthcheck/ok", cancel), "POST /healthcheck/ok");
     },
-    async drainListeners() {
-      expectOk(await request("POST", "/drain_listeners?graceful&skip_exit"), "POST /drain_listeners");
+    async drainListeners(cancel) {
+      expectOk(await request("POST", "/drain_listeners?graceful&skip_exit", cancel), "POST /drain_listeners");
     },
-    async ready() {
-      return expectState(await request("GET", "/ready", 503), "GET /ready");
+    async ready(cancel) {
+      return expectState(await request("GET", "/ready", cancel, 503), "GET /ready");
     },
-    async serverState() {
-      const body = await request("GET", "/server_info");
+    async serverState(cancel) {
+      const body = await request("GET", "/server_info", cancel);
       let parsed: unknown;
       try {
         parsed = JSON.parse(body);
@@ -141,17 +143,17 @@ export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
       }
       return expectState((parsed as { state?: unknown } | null)?.state, "GET /server_info");
     },
-    async openConnections(stat = options.connectionStat) {
-      return countConnections(stat, await request("GET", connectionStatsPath(stat)), options.ignoreListeners);
+    async openConnections(stat = options.connectionStat, cancel) {
+      return countConnections(stat, await request("GET", connectionStatsPath(stat), cancel), options.ignoreListeners);
     },
   };
 }
 
 /** A stats_missing message completed with whether the other kind of count finds its stats. */
-export async function describeMissingStats(admin: EnvoyAdmin, error: AdminError): Promise<string> {
+export async function describeMissingStats(admin: EnvoyAdmin, error: AdminError, cancel?: AbortSignal): Promise<string> {
   const other: ConnectionStat = admin.connectionStat === "listener" ? "http" : "listener";
   try {
-    await admin.openConnections(other);
+    await admin.openConnections(other, cancel);
     return `${error.message} (the ${other} stats are present: --connection-stat=${other} counts them)`;
   } catch {
     return error.message;

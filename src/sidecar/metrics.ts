@@ -26,10 +26,10 @@ const known = (value: number | undefined): Sample[] => (value === undefined ? []
 export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): string {
   const families = [
     family(
-      "drain_state",
+      "drain_phase",
       "gauge",
-      "1 for the drain's current state, 0 for the others.",
-      PHASES.map((phase) => [{ state: phase }, snapshot.phase === phase ? 1 : 0]),
+      "1 for the drain's current phase, 0 for the others.",
+      PHASES.map((phase) => [{ phase }, snapshot.phase === phase ? 1 : 0]),
     ),
     family("open_connections", "gauge", "Open downstream connections at the last successful poll.", known(snapshot.openConnections)),
     family("min_open_connections", "gauge", "The drain completes at or below this many open connections.", [

@@ -53,6 +53,13 @@ export interface RecordedRequest {
   at: number;
 }
 
+/** What one normal stats answer told the client: the counted connections, and whether health checks passed. */
+export interface ServedCount {
+  at: number;
+  open: number;
+  live: boolean;
+}
+
 /** The listener ids the fake reports besides admin. */
 export const MAIN_LISTENER = "0.0.0.0_8080";
 export const TCP_LISTENER = "0.0.0.0_9443";
@@ -164,6 +171,11 @@ interface DataPlane {
 
 export class FakeEnvoy {
   readonly requests: RecordedRequest[] = [];
+  readonly servedCounts: ServedCount[] = [];
+  /** /healthcheck/fail requests that reached the handler (not faulted). */
+  failPosts = 0;
+  /** Simulated Envoy restarts. */
+  restarts = 0;
   readonly options: Required<Pick<FakeEnvoyOptions, "mode" | "version" | "concurrency" | "statsFlushIntervalMs">> & FakeEnvoyOptions;
   private tcp: Server<undefined> | undefined;
   private unix: Server<undefined> | undefined;
@@ -228,6 +240,7 @@ export class FakeEnvoy {
 
   /** Serves the admin API again, on the same port and socket as before. */
   startAdmin(): void {
+    if (this.tcp) return;
     const fetch = (request: Request) => this.handle(request);
     this.tcp = Bun.serve({ port: this.port, hostname: "127.0.0.1", fetch, idleTimeout: 0 });
     this.port = this.tcp.port ?? 0;
@@ -236,6 +249,7 @@ export class FakeEnvoy {
 
   /** Simulates an Envoy restart: health checks pass again, stats reset, listeners not yet loaded, connections cut. */
   restart(connections: number | Record<string, number> = {}): void {
+    this.restarts += 1;
     this.healthCheckFailed = false;
     this.drainSequenceStarted = false;
     this.startedAt = Date.now();
@@ -383,6 +397,7 @@ export class FakeEnvoy {
 
   private statsResponse(params: Map<string, string>, forcedFormat?: string): Response {
     const format = forcedFormat ?? params.get("format") ?? "text";
+    this.servedCounts.push({ at: Date.now(), open: this.openConnections, live: !this.healthCheckFailed });
     if (!["text", "json", "prometheus", "html", "active-html"].includes(format)) {
       return envoyResponse(400, "usage: /stats?format=(html|active-html|json|prometheus|text)\n\n");
     }
@@ -515,6 +530,7 @@ export class FakeEnvoy {
     if (MUTATING.has(path) && method !== "POST") return envoyResponse(405, `Method ${method} not allowed, POST required.`);
     switch (path) {
       case "/healthcheck/fail":
+        this.failPosts += 1;
         if (!this.healthCheckFailed) this.startTimeline();
         this.healthCheckFailed = true;
         return envoyResponse(200, "OK\n");

@@ -73,18 +73,18 @@ export class MemoryEnvoy implements EnvoyAdmin {
     return this.calls.filter((call) => call.operation === "fail" && !call.error).length;
   }
 
-  private async call<T>(operation: Operation, answer: (record: CallRecord) => T): Promise<T> {
+  private async call<T>(operation: Operation, cancel: AbortSignal | undefined, answer: (record: CallRecord) => T): Promise<T> {
     const record: CallRecord = { operation, at: this.clock.now() };
     this.calls.push(record);
     const fault = this.faults.get(operation)?.shift();
-    const never = new AbortController().signal;
+    const signal = cancel ?? new AbortController().signal;
     try {
       if (!this.up) throw new AdminError("unreachable", `${operation}: connection refused at ${this.address}`);
       if (fault?.kind === "hang" || (fault?.kind === "slow" && fault.ms >= this.timeoutMs)) {
-        await this.clock.sleep(this.timeoutMs, never);
+        await this.clock.sleep(this.timeoutMs, signal);
         throw new AdminError("timeout", `${operation}: no complete answer within ${this.timeoutMs} ms`);
       }
-      if (fault?.kind === "slow") await this.clock.sleep(fault.ms, never);
+      if (fault?.kind === "slow") await this.clock.sleep(fault.ms, signal);
       // Evaluated when the answer leaves, as a real Envoy answers with its state at that moment.
       if (!this.up) throw new AdminError("unreachable", `${operation}: connection reset at ${this.address}`);
       this.everAnswered = true;
@@ -96,32 +96,32 @@ export class MemoryEnvoy implements EnvoyAdmin {
     }
   }
 
-  failHealthChecks(): Promise<void> {
-    return this.call("fail", () => {
+  failHealthChecks(cancel?: AbortSignal): Promise<void> {
+    return this.call("fail", cancel, () => {
       this.live = false;
     });
   }
 
-  passHealthChecks(): Promise<void> {
-    return this.call("ok", () => {
+  passHealthChecks(cancel?: AbortSignal): Promise<void> {
+    return this.call("ok", cancel, () => {
       this.live = true;
     });
   }
 
-  drainListeners(): Promise<void> {
-    return this.call("drain_listeners", () => {});
+  drainListeners(cancel?: AbortSignal): Promise<void> {
+    return this.call("drain_listeners", cancel, () => {});
   }
 
-  ready(): Promise<ServerState> {
-    return this.call("ready", () => (this.live ? "LIVE" : "DRAINING"));
+  ready(cancel?: AbortSignal): Promise<ServerState> {
+    return this.call("ready", cancel, () => (this.live ? "LIVE" : "DRAINING"));
   }
 
-  serverState(): Promise<ServerState> {
-    return this.call("server_info", () => (this.live ? "LIVE" : "DRAINING"));
+  serverState(cancel?: AbortSignal): Promise<ServerState> {
+    return this.call("server_info", cancel, () => (this.live ? "LIVE" : "DRAINING"));
   }
 
-  openConnections(): Promise<ConnectionCount> {
-    return this.call("count", (record) => {
+  openConnections(_stat?: ConnectionStat, cancel?: AbortSignal): Promise<ConnectionCount> {
+    return this.call("count", cancel, (record) => {
       Object.assign(record, { total: this.connections, live: this.live });
       const byListener = new Map(this.connections > 0 ? [["0.0.0.0_8080", this.connections]] : []);
       return { total: this.connections, byListener, live: this.live };

@@ -5,6 +5,8 @@ interface Timer {
   at: number;
   order: number;
   wake: () => void;
+  /** A sleep of the code under test, as opposed to an event the test scheduled. */
+  sleep: boolean;
 }
 
 /** Lets every pending promise callback and immediate run, so that only timers are left. */
@@ -25,6 +27,7 @@ export class VirtualClock implements Clock {
       const timer: Timer = {
         at: this.time + ms,
         order: this.order++,
+        sleep: true,
         wake: () => {
           signal.removeEventListener("abort", onAbort);
           resolve();
@@ -39,14 +42,14 @@ export class VirtualClock implements Clock {
     });
   }
 
-  /** Timers still waiting: a finished drain must leave none. */
-  get pendingTimers(): number {
-    return this.timers.length;
+  /** Sleeps still waiting: a finished drain must leave none. */
+  get pendingSleeps(): number {
+    return this.timers.filter((timer) => timer.sleep).length;
   }
 
   /** Calls `action` at virtual time `at` (a scheduled event of a test). */
   at(at: number, action: () => void): void {
-    this.timers.push({ at, order: this.order++, wake: action });
+    this.timers.push({ at, order: this.order++, wake: action, sleep: false });
   }
 
   /** Runs until `work` settles, moving time to the next timer whenever nothing else is left to run; fails past `limitMs`. */
