@@ -13,6 +13,8 @@ export interface Option<T> {
   flag: string;
   /** The default as a user would type it; undefined means "unset". */
   default: string | undefined;
+  /** The default as help shows it, where that differs (a duration in Go's canonical form). */
+  defaultShown?: string;
   description: string;
   valueHint: string;
   /** Booleans take no value (`--x`, `--no-x`) or `--x=<true|false|1|0|yes|no>`. */
@@ -42,6 +44,7 @@ export function duration(flag: string, defaultValue: string, description: string
   const expected = `a Go duration${positive ? " greater than zero" : ""} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
   return option(flag, {
     default: defaultValue,
+    defaultShown: formatDuration(parseDuration(defaultValue) ?? 0),
     description,
     valueHint: "duration",
     parse(text) {
@@ -53,12 +56,17 @@ export function duration(flag: string, defaultValue: string, description: string
 }
 
 /** A whole number at least `min`, and at most `max`. */
-export function count(flag: string, defaultValue: string, description: string, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+export function count(
+  flag: string,
+  defaultValue: string,
+  description: string,
+  { min = 0, max = Number.MAX_SAFE_INTEGER, valueHint = "count" } = {},
+) {
   const expected = max === Number.MAX_SAFE_INTEGER ? `a whole number, ${min} or more` : `a whole number from ${min} to ${max}`;
   return option<number>(flag, {
     default: defaultValue,
     description,
-    valueHint: max === 65535 ? "port" : "count",
+    valueHint,
     parse(text) {
       const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
       if (!(n >= min && n <= max)) throw new InvalidValue(expected);
@@ -116,8 +124,7 @@ export function envName(flag: string): string {
 
 /** The help line: description, default and environment variable. */
 function describe(spec: Option<unknown>): string {
-  const shown =
-    spec.default === undefined ? "unset" : spec.valueHint === "duration" ? formatDuration(Number(spec.parse(spec.default))) : spec.default;
+  const shown = spec.defaultShown ?? spec.default ?? "unset";
   return `${spec.description} (default: ${shown}; env ${envName(spec.flag)})`;
 }
 

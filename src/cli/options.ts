@@ -77,6 +77,7 @@ export const handoffOptions = {
     "Port of the sidecar's HTTP server (0 = any free port; for `shutdown`, 0 = never join a sidecar)",
     {
       max: 65535,
+      valueHint: "port",
     },
   ),
   readyFile: text("ready-file", {
