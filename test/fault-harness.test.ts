@@ -226,11 +226,17 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
       );
     });
     const started = Date.now();
-    // A hook that joins; sometimes its sidecar dies or gets SIGTERM under it.
-    const hook = r.chance(0.5)
-      ? runShutdownHook({ admin: settings.admin, drain: settings.drain, handoff: settings.handoff }, () => {})
-      : undefined;
+    // A hook that joins; sometimes its sidecar dies or gets SIGTERM under it, or its port is a black hole.
     const fate = r.int(0, 4);
+    const blackHole = fate === 2 ? Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }) : undefined;
+    if (blackHole) onTeardown(() => blackHole.stop(true));
+    const servePort = blackHole?.port ?? settings.handoff.servePort;
+    const hookStarted = Date.now();
+    const hook = r.chance(0.5)
+      ? runShutdownHook({ admin: settings.admin, drain: settings.drain, handoff: { ...settings.handoff, servePort } }, () => {}).then(
+          (code) => ({ code, afterMs: Date.now() - hookStarted }),
+        )
+      : undefined;
     const dieAt = r.int(0, drainTimeoutMs);
     if (fate === 0 || fate === 1) later(dieAt, () => (serving = false));
     if (fate === 0) later(dieAt, () => sidecar.server.stop(true));
@@ -238,14 +244,15 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
 
     const outcome = await within(drainTimeoutMs + 3000, sidecar.drain.start(), "the sidecar's drain");
     const endedAfterMs = Date.now() - started;
-    const hookCode = hook ? await within(drainTimeoutMs + 3000, hook, "the hook") : undefined;
+    const hookEnd = hook ? await within(drainTimeoutMs + 3000, hook, "the hook") : undefined;
     await Promise.all(waiters);
     await Promise.all(events);
     probing = false;
     await prober;
     await sidecar.stop();
     await fake.stop();
-    return { fake, outcome, endedAfterMs, hookCode, slowestProbeMs, drainTimeoutMs, intervalMs, adminTimeoutMs, readyFile, settings };
+    blackHole?.stop(true);
+    return { fake, outcome, endedAfterMs, hookEnd, slowestProbeMs, drainTimeoutMs, intervalMs, adminTimeoutMs, readyFile, settings };
   }
 
   test(`${REQUESTED ?? 16} schedules keep every promise`, async () => {
@@ -267,9 +274,13 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
             }
             expect(["threshold", "envoy_gone", "timeout", "handed_off", "envoy_unreachable"]).toContain(outcome.reason);
             expect(run.endedAfterMs).toBeLessThanOrEqual(run.drainTimeoutMs + run.intervalMs + run.adminTimeoutMs + 300);
-            if (run.hookCode !== undefined) expect([0, 1]).toContain(run.hookCode);
+            // The hook's own deadline bounds it in every mode, joined or alone.
+            if (run.hookEnd) {
+              expect([0, 1]).toContain(run.hookEnd.code);
+              expect(run.hookEnd.afterMs).toBeLessThanOrEqual(run.drainTimeoutMs + 300);
+            }
             // One POST /healthcheck/fail per drain (the sidecar's, and the hook's if it had to drain alone), plus one per restart.
-            expect(fake.failPosts).toBeLessThanOrEqual((1 + fake.restarts) * (run.hookCode === undefined ? 1 : 2));
+            expect(fake.failPosts).toBeLessThanOrEqual((1 + fake.restarts) * (run.hookEnd ? 2 : 1));
             expect(run.slowestProbeMs).toBeLessThanOrEqual(50);
             expect(readdirSync(dirname(run.readyFile)).filter((name) => name.endsWith(".partial"))).toEqual([]);
             slowest = Math.max(slowest, run.slowestProbeMs);

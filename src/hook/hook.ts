@@ -5,7 +5,7 @@ import { formatDuration, parseDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
-import { fetchStatus, type HandoffSettings, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
+import { fetchStatus, type HandoffSettings, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
 import type { StatusReport } from "../sidecar/status.ts";
 
 export interface HookSettings {
@@ -52,6 +52,12 @@ function followSidecar(port: number, intervalMs: number, onPoll: (report: PollRe
   return { report, stop: () => clearInterval(timer) };
 }
 
+/** The hook's deadline passed while it was joining or joined to the sidecar's drain. */
+function timedOutWhileJoining(settings: HookSettings): FinalPhase {
+  log.error(`drain timed out after ${formatDuration(settings.drain.drainTimeoutMs)} while joined to the sidecar's drain`);
+  return "timed_out";
+}
+
 /**
  * Joins the drain of a sidecar on 127.0.0.1, bounded by the hook's deadline. Resolves with the drain's phase, or
  * undefined when this process should drain Envoy itself: no sidecar, one that does not answer in time, or one lost.
@@ -65,8 +71,9 @@ async function joinSidecarDrain(
   const { servePort: port, shutdownToken: token } = settings.handoff;
   let status: StatusReport;
   try {
-    status = await fetchStatus(port);
+    status = await fetchStatus(port, SIDECAR_ANSWER_TIMEOUT_MS, deadline);
   } catch (error) {
+    if (deadline.aborted) return timedOutWhileJoining(settings);
     if (!(error instanceof SidecarUnavailable && error.refused)) log.warn(`${errorMessage(error)}; draining Envoy from here instead`);
     return undefined;
   }
@@ -91,10 +98,7 @@ async function joinSidecarDrain(
     }
     log.error(`the sidecar on port ${port} answered HTTP ${response.status}; draining Envoy from here instead`);
   } catch (error) {
-    if (deadline.aborted) {
-      log.error(`drain timed out after ${formatDuration(settings.drain.drainTimeoutMs)} while joined to the sidecar's drain`);
-      return "timed_out";
-    }
+    if (deadline.aborted) return timedOutWhileJoining(settings);
     const why = lost.signal.aborted ? `its /status stopped answering ${SIDECAR_LOST_AFTER} times in a row` : errorMessage(error);
     log.warn(`lost the sidecar on port ${port} (${why}); draining Envoy from here instead`);
   } finally {

@@ -27,19 +27,20 @@ export class SidecarUnavailable extends OperatorError {
 
 export const sidecarURL = (port: number, path: string) => `http://127.0.0.1:${port}${path}`;
 
-/** Reads /status from the sidecar on 127.0.0.1:<port>, within `timeoutMs`. */
-export async function fetchStatus(port: number, timeoutMs = SIDECAR_ANSWER_TIMEOUT_MS): Promise<StatusReport> {
+/** Reads /status from the sidecar on 127.0.0.1:<port>, within `timeoutMs`, or until `cancel` aborts. */
+export async function fetchStatus(port: number, timeoutMs = SIDECAR_ANSWER_TIMEOUT_MS, cancel?: AbortSignal): Promise<StatusReport> {
   const url = sidecarURL(port, "/status");
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, { signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout });
     if (!response.ok) throw new SidecarUnavailable(`${url} answered HTTP ${response.status}`);
     const report = (await response.json()) as StatusReport;
     if (typeof report?.phase !== "string") throw new SidecarUnavailable(`${url} did not answer with a sidecar's status`);
     return report;
   } catch (error) {
     if (error instanceof SidecarUnavailable) throw error;
-    const { name, code } = error as { name?: string; code?: string };
-    const reason = name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : errorMessage(error);
+    const { code } = error as { code?: string };
+    const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : errorMessage(error);
     throw new SidecarUnavailable(`no sidecar answers at ${url}: ${reason}`, code === "ECONNREFUSED" || code === "ConnectionRefused");
   }
 }
