@@ -67,7 +67,7 @@ describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%
   });
 
   test("the ready file is on an emptyDir, and the grace period outlasts the drain timeout", () => {
-    expect(mountedAt(sidecar, dirname(config.handoff.readyFile))).toBe(true);
+    expect(mountedAt(sidecar, dirname(config.handoff.readyFile ?? ""))).toBe(true);
     expect(config.drain.drainTimeoutMs).toBeGreaterThan(0);
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drain.drainTimeoutMs / 1000 + 10);
     expect(sidecar.securityContext.readOnlyRootFilesystem).toBe(true);
@@ -82,6 +82,6 @@ describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%
     expect(hook.handoff.readyFile).toBe(config.handoff.readyFile);
     expect(hook.drain.drainTimeoutMs).toBe(config.drain.drainTimeoutMs);
     expect(hook.handoff.servePort).toBe(port);
-    expect(mountedAt(envoy, dirname(config.handoff.readyFile))).toBe(true);
+    expect(mountedAt(envoy, dirname(config.handoff.readyFile ?? ""))).toBe(true);
   });
 });

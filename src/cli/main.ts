@@ -4,6 +4,7 @@ import { type ArgsDef, type CommandDef, renderUsage, runCommand } from "citty";
 import { version } from "../../package.json";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { escapesAllowed } from "../log.ts";
+import * as runCommandModule from "./commands/run.ts";
 import * as shutdownCommand from "./commands/shutdown.ts";
 import * as shutdownManagerCommand from "./commands/shutdown-manager.ts";
 import * as statusCommand from "./commands/status.ts";
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, CommandModule> = {
   "shutdown-manager": shutdownManagerCommand as CommandModule,
   shutdown: shutdownCommand as CommandModule,
   status: statusCommand as CommandModule,
+  run: runCommandModule as CommandModule,
 };
 
 const main = {
@@ -48,7 +50,9 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     if (!module) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")})`);
-    if (rest.some((arg) => HELP.has(arg))) {
+    // Help is asked before `--`; after it, `--help` belongs to the command being run.
+    const ownArgs = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+    if (ownArgs.some((arg) => HELP.has(arg))) {
       process.stdout.write(`${await usage(module)}\n`);
       return 0;
     }

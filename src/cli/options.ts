@@ -19,9 +19,10 @@ function parseListenerPatterns(value: string): RegExp[] {
     });
 }
 
-/** A path the ready file can be written at: not an existing directory. */
-function parseReadyFilePath(path: string): string {
-  if (path === "" || (existsSync(path) && statSync(path).isDirectory())) throw new InvalidValue("a file path, not a directory");
+/** A path the ready file can be written at (not an existing directory), or none for an empty value. */
+function parseReadyFilePath(path: string): string | undefined {
+  if (path === "") return undefined;
+  if (existsSync(path) && statSync(path).isDirectory()) throw new InvalidValue("a file path, not a directory");
   return path;
 }
 
@@ -83,7 +84,7 @@ export const handoffOptions = {
   readyFile: text("ready-file", {
     default: "/admin/ok",
     valueHint: "path",
-    description: "File written when a drain completes; its appearance releases every waiting /shutdown",
+    description: "File written when a drain completes; its appearance releases every waiting /shutdown (empty: none)",
     parse: parseReadyFilePath,
   }),
   shutdownToken: text("shutdown-token", {
@@ -94,14 +95,19 @@ export const handoffOptions = {
   }),
 } as const satisfies OptionGroup;
 
-/** The sidecar's own settings. */
-export const sidecarOptions = {
+/** How the sidecar's endpoints are served, by the sidecar and by the supervisor. */
+export const serveOptions = {
   serveAddress: text("serve-address", {
     default: "0.0.0.0",
     valueHint: "address",
     description: "Address the sidecar listens on (:: for IPv6)",
   }),
   healOnStart: toggle("heal-on-start", true, "On start, undo a drain left behind by an earlier run of this sidecar"),
+} as const satisfies OptionGroup;
+
+/** The sidecar's own settings. */
+export const sidecarOptions = {
+  ...serveOptions,
   hookWaitMs: duration(
     "hook-wait",
     "5s",
@@ -113,4 +119,22 @@ export const sidecarOptions = {
 export const logOptions = {
   level: choice("log-level", ["error", "warn", "info", "debug"], "info", "Least severe log level printed"),
   format: choice("log-format", ["auto", "json", "text"], "auto", "auto: readable on a terminal, JSON lines otherwise"),
+} as const satisfies OptionGroup;
+
+/** The supervisor's own settings (`run`). */
+export const supervisorOptions = {
+  stopTimeoutMs: duration("stop-timeout", "30s", "After the drain, how long Envoy may take to exit on SIGTERM before it gets SIGKILL", {
+    positive: true,
+  }),
+  hotRestart: toggle(
+    "hot-restart",
+    false,
+    "Start Envoy with --restart-epoch N and RESTART_EPOCH=N; SIGHUP starts epoch N+1 beside the old one (Envoy's hot restart)",
+  ),
+} as const satisfies OptionGroup;
+
+/** The hand-off flags as `run` takes them: no second container, so no ready file unless one is asked for. */
+export const supervisorHandoffOptions = {
+  ...handoffOptions,
+  readyFile: { ...handoffOptions.readyFile, default: undefined },
 } as const satisfies OptionGroup;

@@ -11,9 +11,9 @@ export type DrainPhase = "idle" | "draining" | "drained" | "timed_out" | "failed
 export type FinalPhase = Exclude<DrainPhase, "idle" | "draining">;
 /**
  * Why a drain ended: the count reached the threshold, an Envoy that had answered went away, another process finished
- * it, the deadline passed, Envoy never answered at the configured address, or a fault.
+ * it, the deadline passed, Envoy never answered at the configured address, an operator cut it short, or a fault.
  */
-export type DrainReason = "threshold" | "envoy_gone" | "handed_off" | "timeout" | "envoy_unreachable" | "error";
+export type DrainReason = "threshold" | "envoy_gone" | "handed_off" | "timeout" | "envoy_unreachable" | "interrupted" | "error";
 
 export interface DrainOutcome {
   phase: FinalPhase;
@@ -125,6 +125,7 @@ export class Drain {
   private running: Promise<DrainOutcome> | undefined;
   private readonly ended = new AbortController();
   private consecutiveRefusals = 0;
+  private announcedProblem: EnvoyProblem["kind"] | undefined;
   private readonly clock: Clock;
   private readonly retry: RetryPolicy;
   private readonly onPoll: (report: PollReport) => void;
@@ -151,9 +152,22 @@ export class Drain {
     return this.start();
   }
 
-  /** Records what keeps the drain from seeing Envoy (or that nothing does), logging each new kind of problem once. */
-  noteProblem(problem: EnvoyProblem | undefined): void {
-    if (problem && problem.kind !== this.snapshot.problem?.kind) log.warn(problem.message, { admin_address: this.admin.address });
+  /** Cuts the drain short (a second signal to the supervisor): it ends as failed, and its waiters are answered. */
+  interrupt(): Promise<DrainOutcome> {
+    this.end("failed", "interrupted");
+    return this.start();
+  }
+
+  /**
+   * Records what keeps the drain from seeing Envoy (or that nothing does), logging each kind of problem once;
+   * `announce` false records it quietly (Envoy is still starting).
+   */
+  noteProblem(problem: EnvoyProblem | undefined, announce = true): void {
+    if (problem && announce && problem.kind !== this.announcedProblem) {
+      log.warn(problem.message, { admin_address: this.admin.address });
+      this.announcedProblem = problem.kind;
+    }
+    if (!problem) this.announcedProblem = undefined;
     this.snapshot.problem = problem;
   }
 

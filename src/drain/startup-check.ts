@@ -6,11 +6,13 @@ import { log } from "../log.ts";
 import { type Clock, realClock } from "../wait.ts";
 import type { Drain } from "./drain.ts";
 
-/** How often the check asks again while Envoy does not answer yet (a native sidecar starts before Envoy). */
-export const STARTUP_RETRY_MS = 1000;
+/** How often the check asks again while Envoy does not answer yet (a native sidecar starts before Envoy): soon, then every second. */
+const retryDelayMs = (attempt: number) => Math.min(1000, 100 * 2 ** attempt);
 
 export interface StartupCheckOptions {
   heal: boolean;
+  /** How long an Envoy that does not answer is only recorded, not logged (the supervisor has just started it). */
+  quietMs?: number;
   /** Ends the check early: the sidecar is stopping. */
   signal: AbortSignal;
   clock?: Clock;
@@ -22,8 +24,9 @@ export interface StartupCheckOptions {
  */
 export async function checkEnvoyOnStart(admin: EnvoyAdmin, drain: Drain, options: StartupCheckOptions): Promise<boolean> {
   const clock = options.clock ?? realClock;
+  const startedAt = clock.now();
   let state: ServerState | undefined;
-  while (state === undefined) {
+  for (let attempt = 0; state === undefined; attempt++) {
     try {
       state = await admin.serverState(options.signal);
     } catch (error) {
@@ -31,16 +34,15 @@ export async function checkEnvoyOnStart(admin: EnvoyAdmin, drain: Drain, options
         log.warn(`could not read Envoy's state at start: ${errorMessage(error)}`);
         return false;
       }
-      drain.noteProblem({ kind: "unreachable", message: `Envoy's admin API does not answer: ${error.message}` });
+      const announce = clock.now() - startedAt >= (options.quietMs ?? 0);
+      drain.noteProblem({ kind: "unreachable", message: `Envoy's admin API does not answer: ${error.message}` }, announce);
       if (drain.snapshot.phase !== "idle") return false;
-      await clock.sleep(STARTUP_RETRY_MS, options.signal).catch(() => {});
+      await clock.sleep(retryDelayMs(attempt), options.signal).catch(() => {});
       if (options.signal.aborted) return false;
     }
   }
-  if (drain.snapshot.problem?.kind === "unreachable") {
-    drain.noteProblem(undefined);
-    log.info("Envoy's admin API answers", { admin_address: admin.address });
-  }
+  if (drain.snapshot.problem?.kind === "unreachable") drain.noteProblem(undefined);
+  log.info("Envoy's admin API answers", { admin_address: admin.address });
   await checkConnectionStats(admin, drain, options.signal);
   return options.heal && state === "DRAINING" ? healLeftoverDrain(admin, drain) : false;
 }

@@ -121,7 +121,7 @@ export async function runShutdownHook(settings: HookSettings, onPoll: (report: P
       const remainingMs = drainTimeoutMs > 0 ? Math.max(1, drainTimeoutMs - (Date.now() - startedAt)) : 0;
       phase = (await new Drain({ ...settings.drain, drainTimeoutMs: remainingMs }, admin, { onPoll }).start()).phase;
     }
-    writeReadyFile(settings.handoff.readyFile, phase);
+    if (settings.handoff.readyFile) writeReadyFile(settings.handoff.readyFile, phase);
     return phase === "drained" ? EXIT.drained : EXIT.failed;
   } finally {
     clearTimeout(timer);

@@ -6,7 +6,8 @@ import type { StatusReport } from "./status.ts";
 export interface HandoffSettings {
   /** The sidecar's port; for the hook, 0 means never join a sidecar. */
   servePort: number;
-  readyFile: string;
+  /** Where a finished drain is announced; undefined: nowhere (the supervisor, with no second container). */
+  readyFile: string | undefined;
   shutdownToken: string | undefined;
 }
 

@@ -35,15 +35,22 @@ export interface Sidecar {
   stop(): Promise<void>;
 }
 
+export interface SidecarOptions {
+  clock?: Clock;
+  /** How long an Envoy that does not answer yet goes unlogged (it is being started next to us). */
+  quietStartMs?: number;
+}
+
 /** Starts the sidecar: removes a stale ready file, serves, watches the ready file, checks Envoy in the background. */
-export function startSidecar(settings: SidecarSettings, clock: Clock = realClock): Sidecar {
+export function startSidecar(settings: SidecarSettings, { clock = realClock, quietStartMs = 0 }: SidecarOptions = {}): Sidecar {
   const admin = createEnvoyAdmin(settings.admin);
   const drain = new Drain(settings.drain, admin, { clock });
   const counters: SidecarCounters = { waiters: 0, heals: 0 };
   // Wakes a SIGTERM that waits for a hook: a /shutdown arrived, or another process finished the drain.
   const handoff = Promise.withResolvers<void>();
   const stopped = new AbortController();
-  removeStaleReadyFile(settings.handoff.readyFile);
+  const { readyFile } = settings.handoff;
+  if (readyFile) removeStaleReadyFile(readyFile);
   const server = startServer({
     port: settings.handoff.servePort,
     hostname: settings.sidecar.serveAddress,
@@ -57,18 +64,25 @@ export function startSidecar(settings: SidecarSettings, clock: Clock = realClock
       minOpenConnections: settings.drain.minOpenConnections,
       checkIntervalMs: settings.drain.checkIntervalMs,
       drainTimeoutMs: settings.drain.drainTimeoutMs,
-      readyFile: settings.handoff.readyFile,
+      readyFile,
     },
   });
   // A drain finished by the hook in another container releases our waiters too.
-  const stopWatching = watchReadyFile(settings.handoff.readyFile, (phase) => {
-    log.info("ready file appeared: the drain was completed by another process", { ready_file: settings.handoff.readyFile, phase });
-    void drain.finishElsewhere(phase);
-    handoff.resolve();
-  });
+  const stopWatching = readyFile
+    ? watchReadyFile(readyFile, (phase) => {
+        log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
+        void drain.finishElsewhere(phase);
+        handoff.resolve();
+      })
+    : () => {};
   log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
   // In the background: /healthz must answer at once, even while Envoy is slow to tell its state or not up yet.
-  const startupCheck = checkEnvoyOnStart(admin, drain, { heal: settings.sidecar.healOnStart, signal: stopped.signal, clock });
+  const startupCheck = checkEnvoyOnStart(admin, drain, {
+    heal: settings.sidecar.healOnStart,
+    signal: stopped.signal,
+    clock,
+    quietMs: quietStartMs,
+  });
   void startupCheck.then((healed) => {
     if (healed) counters.heals += 1;
   });

@@ -18,7 +18,7 @@ export interface StatusSettings {
   minOpenConnections: number;
   checkIntervalMs: number;
   drainTimeoutMs: number;
-  readyFile: string;
+  readyFile: string | undefined;
 }
 
 export interface StatusReport {
@@ -43,7 +43,7 @@ export interface StatusReport {
   admin_address: string;
   check_interval: string;
   drain_timeout: string;
-  ready_file: string;
+  ready_file: string | null;
 }
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
@@ -75,7 +75,7 @@ export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters,
     admin_address: settings.adminAddress,
     check_interval: formatDuration(settings.checkIntervalMs),
     drain_timeout: formatDuration(settings.drainTimeoutMs),
-    ready_file: settings.readyFile,
+    ready_file: settings.readyFile ?? null,
   };
 }
 

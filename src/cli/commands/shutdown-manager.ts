@@ -25,9 +25,14 @@ export default defineCommand({
     try {
       return await runSidecar(settings);
     } catch (error) {
-      if (!(error instanceof ListenError)) throw error;
-      const cause = error.code === "EADDRINUSE" ? "the port is in use, or the address is not one of this machine's" : error.message;
-      throw new UsageError(`--serve-address ${JSON.stringify(error.hostname)} --serve-port ${error.port}: cannot listen: ${cause}`);
+      throw listenUsageError(error);
     }
   },
 });
+
+/** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
+export function listenUsageError(error: unknown): unknown {
+  if (!(error instanceof ListenError)) return error;
+  const cause = error.code === "EADDRINUSE" ? "the port is in use, or the address is not one of this machine's" : error.message;
+  return new UsageError(`--serve-address ${JSON.stringify(error.hostname)} --serve-port ${error.port}: cannot listen: ${cause}`);
+}

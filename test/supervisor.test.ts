@@ -1,0 +1,210 @@
+/** `run -- envoy ...` end to end: the real CLI supervising the fake Envoy program, driven by real signals. */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type KeepAliveClient, openClient, openClients } from "./support/clients.ts";
+import { tempDir } from "./support/fixtures.ts";
+import { type CliProcess, SOURCE_CLI, spawnCli, within } from "./support/process.ts";
+import { onTeardown } from "./support/teardown.ts";
+
+export const FAKE_ENVOY_CLI = new URL("./support/fake-envoy-cli.ts", import.meta.url).pathname;
+
+/** A log line of the fake Envoy (they carry a `fake` field) or of the supervisor. */
+type Line = Record<string, unknown>;
+const fakeSaid =
+  (event: string, epoch = 0) =>
+  (line: Line) =>
+    line.fake === event && line.epoch === epoch;
+
+/** Starts `run` with fast drain flags around the fake Envoy program; resolves once both serve. */
+export async function startSupervised(
+  flags: string[] = [],
+  fakeFlags: string[] = [],
+  { cli, waitForAdmin = true }: { cli?: string[]; waitForAdmin?: boolean } = {},
+) {
+  const dir = tempDir();
+  const socket = join(dir, "admin.sock");
+  const supervisor: CliProcess = spawnCli(
+    [
+      ...["run", "--serve-address", "127.0.0.1", "--serve-port", "0", "--admin-address", socket],
+      ...["--check-delay", "0s", "--check-interval", "50ms", ...flags],
+      ...["--", process.execPath, FAKE_ENVOY_CLI, "-c", "envoy.yaml", "--admin-socket", socket, "--info-dir", dir, ...fakeFlags],
+    ],
+    { cli },
+  );
+  const listening = await supervisor.waitForLog((line) => line.msg === "shutdown-manager listening");
+  const started = await supervisor.waitForLog(fakeSaid("started"));
+  if (waitForAdmin) await supervisor.waitForLog((line) => line.msg === "Envoy's admin API answers");
+  return { supervisor, url: `http://127.0.0.1:${listening.port}`, dataPort: started.data_port as number, dir, socket };
+}
+
+/**
+ * Clients sending requests back to back, as through a load balancer: a `connection: close` takes a client away
+ * from this Envoy for good. A request fails when its connection dies before the answer.
+ */
+async function busyClients(port: number, count: number) {
+  let running = true;
+  let failed = 0;
+  let served = 0;
+  const loop = async (client: KeepAliveClient) => {
+    while (running) {
+      try {
+        const response = await client.request();
+        served += 1;
+        if (response.includes("connection: close")) return;
+      } catch {
+        failed += 1;
+        return;
+      }
+    }
+    client.close();
+  };
+  const loops = (await Promise.all(Array.from({ length: count }, () => openClient(port)))).map(loop);
+  const stop = async () => {
+    running = false;
+    await Promise.all(loops);
+    return { failed, served };
+  };
+  onTeardown(stop);
+  return { stop };
+}
+
+describe("a stop signal drains Envoy, then stops it", () => {
+  test("live clients see no error; SIGTERM reaches Envoy only once the count reached the threshold", async () => {
+    const { supervisor, url, dataPort } = await startSupervised([], ["--response-delay", "5"]);
+    const clients = await busyClients(dataPort, 10);
+    await Bun.sleep(200);
+    const signalled = Date.now();
+    supervisor.proc.kill("SIGTERM");
+    await supervisor.waitForLog((line) => line.msg === "SIGTERM: draining Envoy before stopping it");
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 5000);
+    expect(sigterm).toMatchObject({ open_connections: 0, health_check_failed: true });
+    expect(await within(5000, supervisor.exited)).toBe(0);
+    const { failed, served } = await clients.stop();
+    expect(served).toBeGreaterThan(50);
+    expect(failed).toBe(0);
+    const drained = supervisor.lines.find((line) => line.msg === "drain complete");
+    expect(drained?.reason).toBe("threshold");
+    expect(Number(sigterm.at)).toBeGreaterThan(signalled);
+  });
+
+  test("--drain-timeout: idle connections that never close get SIGTERM at the deadline", async () => {
+    const { supervisor, dataPort } = await startSupervised(["--drain-timeout", "600ms"]);
+    await openClients(dataPort, 2);
+    const signalled = Date.now();
+    supervisor.proc.kill("SIGTERM");
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 5000);
+    expect(sigterm.open_connections).toBe(2);
+    expect(Number(sigterm.at) - signalled).toBeGreaterThanOrEqual(550);
+    expect(await within(3000, supervisor.exited)).toBe(0);
+  });
+
+  test("a second SIGTERM during the drain stops Envoy at once", async () => {
+    const { supervisor, dataPort } = await startSupervised();
+    await openClients(dataPort, 2);
+    supervisor.proc.kill("SIGTERM");
+    await supervisor.waitForLog((line) => line.msg === "open connections");
+    supervisor.proc.kill("SIGTERM");
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 3000);
+    expect(sigterm.open_connections).toBe(2);
+    expect(await within(3000, supervisor.exited)).toBe(0);
+    expect(supervisor.lines.some((line) => String(line.msg).startsWith("second SIGTERM"))).toBe(true);
+  });
+
+  test("SIGINT does the same as SIGTERM", async () => {
+    const { supervisor } = await startSupervised();
+    supervisor.proc.kill("SIGINT");
+    await supervisor.waitForLog(fakeSaid("sigterm"), 3000);
+    expect(await within(3000, supervisor.exited)).toBe(0);
+  });
+
+  test("an Envoy that ignores SIGTERM gets SIGKILL after --stop-timeout: exit 137", async () => {
+    const { supervisor } = await startSupervised(["--stop-timeout", "300ms"], ["--ignore-sigterm"]);
+    supervisor.proc.kill("SIGTERM");
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 3000);
+    expect(await within(3000, supervisor.exited)).toBe(137);
+    expect(Date.now() - Number(sigterm.at)).toBeGreaterThanOrEqual(250);
+  });
+
+  test("/shutdown from a Kubernetes httpGet hook drains too; the SIGTERM after it stops Envoy at once", async () => {
+    const { supervisor, url } = await startSupervised();
+    expect((await fetch(`${url}/shutdown`)).status).toBe(200);
+    supervisor.proc.kill("SIGTERM");
+    await supervisor.waitForLog(fakeSaid("sigterm"), 2000);
+    expect(await within(3000, supervisor.exited)).toBe(0);
+  });
+});
+
+describe("Envoy exits by itself", () => {
+  test.each([
+    ["its exit code", ["--exit-code", "7"], 7],
+    ["128 + the signal that killed it", ["--exit-signal", "SIGKILL"], 137],
+  ])("the supervisor exits within a second with %s", async (_, fakeFlags, code) => {
+    const { supervisor, url } = await startSupervised([], ["--exit-after", "300", ...fakeFlags], { waitForAdmin: false });
+    const exited = await supervisor.waitForLog(fakeSaid("exit"), 3000);
+    expect(await within(1000, supervisor.exited)).toBe(code);
+    expect(Date.now() - Number(exited.at)).toBeLessThan(1000);
+    expect(await fetch(`${url}/healthz`).catch(() => "refused")).toBe("refused");
+  });
+});
+
+describe("other signals", () => {
+  test("without --hot-restart, SIGHUP is passed to Envoy; SIGUSR1 always is", async () => {
+    const { supervisor } = await startSupervised();
+    supervisor.proc.kill("SIGHUP");
+    await supervisor.waitForLog(fakeSaid("sighup"), 2000);
+    supervisor.proc.kill("SIGUSR1");
+    await supervisor.waitForLog(fakeSaid("sigusr1"), 2000);
+    expect(supervisor.lines.filter(fakeSaid("started"))).toHaveLength(1);
+  });
+
+  test("--hot-restart: SIGHUP starts epoch 1 beside epoch 0, which leaves by itself; SIGTERM drains and stops the newest", async () => {
+    const { supervisor, url } = await startSupervised(["--hot-restart"]);
+    expect(supervisor.lines.find(fakeSaid("started"))?.restart_epoch_env).toBe("0");
+    supervisor.proc.kill("SIGHUP");
+    const second = await supervisor.waitForLog(fakeSaid("started", 1), 5000);
+    expect(second.restart_epoch_env).toBe("1");
+    await supervisor.waitForLog(fakeSaid("exit", 0), 3000);
+    await supervisor.waitForLog((line) => line.msg === "an older Envoy epoch exited, as hot restart expects", 3000);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    supervisor.proc.kill("SIGUSR1");
+    await supervisor.waitForLog(fakeSaid("sigusr1", 1), 2000);
+    supervisor.proc.kill("SIGTERM");
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm", 1), 3000);
+    expect(sigterm.health_check_failed).toBe(true);
+    expect(await within(3000, supervisor.exited)).toBe(0);
+  });
+});
+
+/** Whether this machine lets a test start a PID namespace (root, with util-linux's unshare). */
+const canUnshare = Bun.spawnSync(["unshare", "--pid", "--fork", "true"], { stderr: "ignore" }).exitCode === 0;
+
+describe("as a container's PID 1", () => {
+  test.skipIf(!canUnshare)("a SIGTERM from outside is handled, not ignored: drain, stop, Envoy's exit code", async () => {
+    // In a new PID namespace the supervisor is PID 1, which the kernel spares any signal it has no handler for.
+    const unshare = ["unshare", "--pid", "--fork", "--kill-child", ...SOURCE_CLI];
+    const { supervisor } = await startSupervised([], [], { cli: unshare });
+    const children = readFileSync(`/proc/${supervisor.proc.pid}/task/${supervisor.proc.pid}/children`, "utf8").trim();
+    const pid1 = Number(children.split(" ")[0]);
+    expect(readFileSync(`/proc/${pid1}/status`, "utf8")).toMatch(/^NSpid:\s+\d+\s+1$/m);
+    process.kill(pid1, "SIGTERM");
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 5000);
+    expect(sigterm.health_check_failed).toBe(true);
+    expect(await within(5000, supervisor.exited)).toBe(0);
+  });
+});
+
+describe("bad use", () => {
+  test.each([
+    [["run"], /no command: write the Envoy command after `--`/],
+    [["run", "--serve-port", "0", "--"], /no command after `--`/],
+    [["run", "--serve-port", "0", "--", "/nonexistent/envoy", "-c", "x"], /cannot start "\/nonexistent\/envoy": ENOENT/],
+    [["run", "--stop-timeout", "0", "--", "envoy"], /--stop-timeout "0" is not valid/],
+  ])("%p is one line and exit 2", async (args, message) => {
+    const cli = spawnCli(args);
+    expect(await within(5000, cli.exited)).toBe(2);
+    const last = cli.stderrText().trim().split("\n").at(-1);
+    expect(last).toMatch(message);
+  });
+});
