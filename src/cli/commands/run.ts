@@ -21,7 +21,7 @@ export const examples = [
 ];
 
 /** Splits `[flags] -- command [args]`; the command is required. */
-function splitCommand(rawArgs: string[]): { flags: string[]; command: string[] } {
+export function splitCommand(rawArgs: string[]): { flags: string[]; command: string[] } {
   const at = rawArgs.indexOf("--");
   if (at < 0) throw new UsageError("no command: write the Envoy command after `--`, as in `run -- envoy -c envoy.yaml`");
   const command = rawArgs.slice(at + 1);
