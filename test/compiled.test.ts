@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
+import { startSupervised } from "./support/supervised.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const binary = join(ROOT, "dist", "envoy-shutdown-manager");
@@ -27,5 +28,13 @@ describe("the compiled executable", () => {
     const response = await within(10_000, fetch(`${manager.url}/shutdown`));
     expect(response.status).toBe(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test("supervises Envoy: SIGTERM drains, then stops it, and the exit code is Envoy's", async () => {
+    const { supervisor } = await startSupervised([], [], { cli: [binary] });
+    supervisor.proc.kill("SIGTERM");
+    const sigterm = await supervisor.waitForLog((line) => line.fake === "sigterm", 5000);
+    expect(sigterm.health_check_failed).toBe(true);
+    expect(await within(5000, supervisor.exited)).toBe(0);
   });
 });

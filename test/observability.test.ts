@@ -222,7 +222,22 @@ describe("progress", () => {
   });
 });
 
-describe("the demo", () => {
+describe("the demos", () => {
+  test("demo:run: the supervisor drains live clients on SIGTERM, then stops Envoy", async () => {
+    const demo = Bun.spawn([process.execPath, new URL("./demo-run.ts", import.meta.url).pathname], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const [code, stdout] = await within(
+      30_000,
+      Promise.all([demo.exited, new Response(demo.stdout).text(), new Response(demo.stderr).text()]),
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/the supervisor exited 0 after [\d.]+ s: 0 client connections still open, 0 failed requests/);
+    expect(stdout).not.toContain("\x1b[");
+  }, 40_000);
+
   test("drains live keep-alive clients to zero and exits 0", async () => {
     const demo = Bun.spawn([process.execPath, new URL("./demo.ts", import.meta.url).pathname], {
       stdout: "pipe",

@@ -1,42 +1,10 @@
 /** `run -- envoy ...` end to end: the real CLI supervising the fake Envoy program, driven by real signals. */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { type KeepAliveClient, openClient, openClients } from "./support/clients.ts";
-import { tempDir } from "./support/fixtures.ts";
-import { type CliProcess, SOURCE_CLI, spawnCli, within } from "./support/process.ts";
+import { SOURCE_CLI, spawnCli, within } from "./support/process.ts";
+import { fakeSaid, startSupervised } from "./support/supervised.ts";
 import { onTeardown } from "./support/teardown.ts";
-
-export const FAKE_ENVOY_CLI = new URL("./support/fake-envoy-cli.ts", import.meta.url).pathname;
-
-/** A log line of the fake Envoy (they carry a `fake` field) or of the supervisor. */
-type Line = Record<string, unknown>;
-const fakeSaid =
-  (event: string, epoch = 0) =>
-  (line: Line) =>
-    line.fake === event && line.epoch === epoch;
-
-/** Starts `run` with fast drain flags around the fake Envoy program; resolves once both serve. */
-export async function startSupervised(
-  flags: string[] = [],
-  fakeFlags: string[] = [],
-  { cli, waitForAdmin = true }: { cli?: string[]; waitForAdmin?: boolean } = {},
-) {
-  const dir = tempDir();
-  const socket = join(dir, "admin.sock");
-  const supervisor: CliProcess = spawnCli(
-    [
-      ...["run", "--serve-address", "127.0.0.1", "--serve-port", "0", "--admin-address", socket],
-      ...["--check-delay", "0s", "--check-interval", "50ms", ...flags],
-      ...["--", process.execPath, FAKE_ENVOY_CLI, "-c", "envoy.yaml", "--admin-socket", socket, "--info-dir", dir, ...fakeFlags],
-    ],
-    { cli },
-  );
-  const listening = await supervisor.waitForLog((line) => line.msg === "shutdown-manager listening");
-  const started = await supervisor.waitForLog(fakeSaid("started"));
-  if (waitForAdmin) await supervisor.waitForLog((line) => line.msg === "Envoy's admin API answers");
-  return { supervisor, url: `http://127.0.0.1:${listening.port}`, dataPort: started.data_port as number, dir, socket };
-}
 
 /**
  * Clients sending requests back to back, as through a load balancer: a `connection: close` takes a client away
