@@ -324,6 +324,58 @@ const fake = await startFakeEnvoy({ mode: "live" });
   }
 }
 
+// 9. the supervisor (`run`): exec → its child started, and its own idle memory (the child's not included).
+{
+  const childAfter: number[] = [];
+  const idle: number[] = [];
+  const anon: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const port = freePort();
+    const started = performance.now();
+    const proc = Bun.spawn(
+      [binary, "run", "--serve-address", "127.0.0.1", "--serve-port", String(port), "--admin-address", fake.adminAddress].concat([
+        "--log-level",
+        "error",
+        "--",
+        "sleep",
+        "600",
+      ]),
+      { stdout: "ignore", stderr: "ignore" },
+    );
+    spawned.add(proc);
+    const childrenFile = `/proc/${proc.pid}/task/${proc.pid}/children`;
+    let child = "";
+    while (child === "") {
+      child = readFileSync(childrenFile, "utf8").trim();
+      if (performance.now() - started > 5000) throw new Error("the supervisor started no child within 5 s");
+    }
+    childAfter.push(performance.now() - started);
+    await Bun.sleep(2000);
+    const mem = memory(proc.pid);
+    idle.push(mem.rss);
+    anon.push(mem.anon);
+    proc.kill("SIGKILL");
+    await proc.exited;
+    spawned.delete(proc);
+  }
+  record(
+    "supervisor: exec → Envoy (its child) started",
+    median(childAfter),
+    "ms",
+    "report",
+    undefined,
+    `min ${Math.min(...childAfter).toFixed(1)} ms`,
+  );
+  record(
+    "supervisor: idle RSS, 2 s after start, its child not included",
+    median(idle) / MiB,
+    "MiB",
+    "report",
+    undefined,
+    `anonymous ${(median(anon) / MiB).toFixed(1)} MiB`,
+  );
+}
+
 await fake.stop();
 
 const machine = {
