@@ -185,6 +185,7 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
 
     // /healthz, probed throughout as kubelet would, more often, while the sidecar is meant to serve.
     let slowestProbeMs = 0;
+    let failedProbes = 0;
     let probing = true;
     let serving = true;
     const prober = (async () => {
@@ -192,13 +193,17 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
         const sent = performance.now();
         const ok = await fetch(`${url}/healthz`).then(
           (response) => response.ok,
-          () => !probing,
+          () => false,
         );
-        if (serving && !ok) throw new Error("/healthz did not answer 200");
+        if (serving && probing && !ok) failedProbes += 1;
         if (serving) slowestProbeMs = Math.max(slowestProbeMs, performance.now() - sent);
         await Bun.sleep(10);
       }
     })();
+    onTeardown(() => {
+      probing = false;
+      return prober;
+    });
 
     const events: Promise<unknown>[] = [];
     const later = (ms: number, action: () => unknown) => events.push(Bun.sleep(ms).then(action));
@@ -252,7 +257,19 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
     await sidecar.stop();
     await fake.stop();
     blackHole?.stop(true);
-    return { fake, outcome, endedAfterMs, hookEnd, slowestProbeMs, drainTimeoutMs, intervalMs, adminTimeoutMs, readyFile, settings };
+    return {
+      fake,
+      outcome,
+      endedAfterMs,
+      hookEnd,
+      slowestProbeMs,
+      failedProbes,
+      drainTimeoutMs,
+      intervalMs,
+      adminTimeoutMs,
+      readyFile,
+      settings,
+    };
   }
 
   test(`${REQUESTED ?? 16} schedules keep every promise`, async () => {
@@ -260,10 +277,10 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
     const started = performance.now();
     let slowest = 0;
     const list = seeds(1001, 16);
-    // Four at a time: each schedule is mostly waiting.
-    for (let i = 0; i < list.length; i += 4) {
+    // Two at a time: each schedule is mostly waiting, and /healthz latency is measured in this same process.
+    for (let i = 0; i < list.length; i += 2) {
       await Promise.all(
-        list.slice(i, i + 4).map((seed) =>
+        list.slice(i, i + 2).map((seed) =>
           withSeed(seed, "test/fault-harness.test.ts", async () => {
             const run = await runSchedule(seed);
             const { fake, outcome, settings } = run;
@@ -281,6 +298,7 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
             }
             // One POST /healthcheck/fail per drain (the sidecar's, and the hook's if it had to drain alone), plus one per restart.
             expect(fake.failPosts).toBeLessThanOrEqual((1 + fake.restarts) * (run.hookEnd ? 2 : 1));
+            expect(run.failedProbes).toBe(0);
             expect(run.slowestProbeMs).toBeLessThanOrEqual(50);
             expect(readdirSync(dirname(run.readyFile)).filter((name) => name.endsWith(".partial"))).toEqual([]);
             slowest = Math.max(slowest, run.slowestProbeMs);
