@@ -1,17 +1,10 @@
-import { beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+/** The compiled executable's sidecar and hook (the supervisor runs compiled in supervisor.test.ts). */
+import { describe, expect, test } from "bun:test";
+import { compiledExecutable } from "./support/compiled.ts";
 import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
-import { startSupervised } from "./support/supervised.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const binary = join(ROOT, "dist", "envoy-shutdown-manager");
-
-beforeAll(async () => {
-  const build = Bun.spawn([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  const code = await within(60_000, build.exited, "bun build --compile");
-  if (code !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
-}, 70_000);
+const binary = await compiledExecutable();
 
 describe("the compiled executable", () => {
   test("prints --help", async () => {
@@ -28,13 +21,5 @@ describe("the compiled executable", () => {
     const response = await within(10_000, fetch(`${manager.url}/shutdown`));
     expect(response.status).toBe(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
-  });
-
-  test("supervises Envoy: SIGTERM drains, then stops it, and the exit code is Envoy's", async () => {
-    const { supervisor } = await startSupervised([], [], { cli: [binary] });
-    supervisor.proc.kill("SIGTERM");
-    const sigterm = await supervisor.waitForLog((line) => line.fake === "sigterm", 5000);
-    expect(sigterm.health_check_failed).toBe(true);
-    expect(await within(5000, supervisor.exited)).toBe(0);
   });
 });

@@ -12,6 +12,7 @@
  *   --exit-code N                ... with this code (default 0)
  *   --exit-signal NAME           ... or by killing itself with this signal
  *   --response-delay MS          the data plane's latency, so that requests are in flight
+ *   --stuck-connections N        N connections (of a TCP proxy listener) that never close: a count that stays
  *   --parent-exit-after MS       as a replaced epoch, exit this long after the hand-over (default 200)
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -44,7 +45,12 @@ if (epoch > 0 && existsSync(parentInfo)) {
 }
 rmSync(adminSocket, { force: true });
 
-const envoy = await startFakeEnvoy({ mode: "live", unixSocket: adminSocket, responseDelayMs: Number(flag("--response-delay") ?? 0) });
+const envoy = await startFakeEnvoy({
+  mode: "live",
+  unixSocket: adminSocket,
+  responseDelayMs: Number(flag("--response-delay") ?? 0),
+  stuckConnections: Number(flag("--stuck-connections") ?? 0),
+});
 writeFileSync(join(infoDir, `epoch-${epoch}.json`), JSON.stringify({ pid: process.pid, dataPort: envoy.dataPort }));
 report("started", { data_port: envoy.dataPort, restart_epoch_env: process.env.RESTART_EPOCH ?? null });
 

@@ -40,6 +40,8 @@ export interface FakeEnvoyOptions {
   timeline?: TimelineStep[];
   /** Start with health checks failed, as a leftover drain (or Envoy's `drain` flag file) would. */
   healthCheckFailed?: boolean;
+  /** live: connections of a TCP proxy listener that never close, whatever the drain does. */
+  stuckConnections?: number;
   /** live: how long the data plane takes to answer a request (an upstream's latency), so requests are in flight. */
   responseDelayMs?: number;
   /** Stats whose names match do not exist, as with a stats_matcher that rejects them. */
@@ -341,7 +343,8 @@ export class FakeEnvoy {
   /** Listeners with the connections they hold right now. */
   private listenerCounts(): Record<string, number> {
     if (this.options.mode === "scripted") return { ...this.scripted };
-    return { [this.dataListenerId()]: this.dataPlane?.sockets.size ?? 0 };
+    const stuck: Record<string, number> = this.options.stuckConnections ? { [TCP_LISTENER]: this.options.stuckConnections } : {};
+    return { [this.dataListenerId()]: this.dataPlane?.sockets.size ?? 0, ...stuck };
   }
 
   /** Whether a response now carries `connection: close` (health checks failed, or a graceful drain is on). */

@@ -1,0 +1,23 @@
+/** The executable as `bun run build` makes it, built once per test process into a directory of its own. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+let built: Promise<string> | undefined;
+
+/** The path of a freshly compiled executable (same flags as `bun run build`); removed when the process exits. */
+export function compiledExecutable(): Promise<string> {
+  built ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esm-build-"));
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const outfile = join(dir, "envoy-shutdown-manager");
+    const build = Bun.spawn(
+      [process.execPath, "build", `${ROOT}src/cli/main.ts`, "--compile", "--minify", "--bytecode", "--outfile", outfile],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    if ((await build.exited) !== 0) throw new Error(`bun build failed: ${await new Response(build.stderr).text()}`);
+    return outfile;
+  })();
+  return built;
+}
