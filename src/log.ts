@@ -1,5 +1,4 @@
 /** Logging through consola: JSON lines for machines, readable lines for people. */
-import { closeSync, openSync, readlinkSync, writeSync } from "node:fs";
 import { type ConsolaInstance, createConsola, type LogObject } from "consola/core";
 import { errorMessage } from "./errors.ts";
 
@@ -47,7 +46,9 @@ export interface LoggingOptions {
   level: LogLevel;
   format: LogFormat;
   /** Where lines go; stderr by default so stdout stays for command output. */
-  fd?: number;
+  write?: (line: string) => void;
+  /** Whether that destination is a terminal; found out for stderr when not given. */
+  terminal?: boolean;
   /** A second file that receives every line too (the container's PID 1 stdout for exec hooks). */
   mirrorPath?: string;
 }
@@ -55,33 +56,34 @@ export interface LoggingOptions {
 /** The process-wide logger; `configureLogging` sets its level, format and destinations. */
 export const log: ConsolaInstance = createConsola({ level: LEVELS.info, throttle: 0, reporters: [] });
 
-let mirrorFd: number | undefined;
-
 /**
- * Whether a file descriptor is a terminal. On Linux, read from /proc: touching process.stderr or loading node:tty
- * costs the sidecar about 17 ms of start-up each. Elsewhere (a developer's Mac), ask node:tty.
+ * Whether a file descriptor is a terminal (a character device). Asked with a stat of the descriptor: touching
+ * process.stderr or loading node:tty costs the sidecar about 17 ms of start-up and several MiB, node:fs a few.
+ * /dev/null is a character device too, which is harmless: nobody reads the colours there.
  */
-export function isTerminal(fd: number): boolean {
-  try {
-    return /^\/dev\/(?:pts\/|tty|console$)/.test(readlinkSync(`/proc/self/fd/${fd}`));
-  } catch {
-    return (require("node:tty") as typeof import("node:tty")).isatty(fd);
-  }
+export async function isTerminal(fd: number): Promise<boolean> {
+  const stat = await Bun.file(fd)
+    .stat()
+    .catch(() => undefined);
+  return stat?.isCharacterDevice() ?? false;
 }
 
 /** Whether escape sequences (colours, line rewrites) may go to a file descriptor: a terminal, and NO_COLOR unset. */
-export function escapesAllowed(fd: number, env: Record<string, string | undefined> = process.env): boolean {
-  return !env.NO_COLOR && isTerminal(fd);
+export async function escapesAllowed(fd: number, env: Record<string, string | undefined> = process.env): Promise<boolean> {
+  return !env.NO_COLOR && (await isTerminal(fd));
 }
 
+/** Writes a line to stderr through the native console ("%s": a message is never read as a format string). */
+const writeStderr = (line: string) => console.error("%s", line.endsWith("\n") ? line.slice(0, -1) : line);
+
 /** Applies the flags to the shared logger: one reporter that writes every line to each destination. */
-export function configureLogging(options: LoggingOptions): void {
-  const fd = options.fd ?? 2;
-  const json = options.format === "json" || (options.format === "auto" && !isTerminal(fd));
-  if (mirrorFd !== undefined) closeSync(mirrorFd);
-  mirrorFd = options.mirrorPath ? openMirror(options.mirrorPath) : undefined;
+export async function configureLogging(options: LoggingOptions): Promise<void> {
+  const write = options.write ?? writeStderr;
+  const terminal = options.terminal ?? (await isTerminal(2));
+  const json = options.format === "json" || (options.format === "auto" && !terminal);
+  const mirror = options.mirrorPath ? openMirror(options.mirrorPath) : undefined;
   // On a terminal, a log line first erases a progress line that may be showing.
-  const erase = !json && escapesAllowed(fd) ? "\r\x1b[2K" : "";
+  const erase = !json && terminal && !process.env.NO_COLOR ? "\r\x1b[2K" : "";
   log.level = LEVELS[options.level];
   log.setReporters([
     {
@@ -89,30 +91,34 @@ export function configureLogging(options: LoggingOptions): void {
         const line = json ? formatJsonLine(logObj) : erase + formatTextLine(logObj);
         // A log line that cannot be written (closed pipe) must never break a drain.
         try {
-          writeSync(fd, line);
+          write(line);
         } catch {}
-        if (mirrorFd !== undefined) writeLineToMirror(line);
+        mirror?.(line);
       },
     },
   ]);
 }
 
-/** Opens the mirror for appending; a mirror that cannot be opened is simply not used. */
-function openMirror(path: string): number | undefined {
+/**
+ * A writer that appends to a file, or nothing when it cannot be opened; one whose reader went away is dropped,
+ * never fatal. node:fs is loaded only here, by the hook in Kubernetes.
+ */
+function openMirror(path: string): ((line: string) => void) | undefined {
+  const fs = require("node:fs") as typeof import("node:fs");
+  let fd: number | undefined;
   try {
-    return openSync(path, "a");
+    fd = fs.openSync(path, "a");
   } catch {
     return undefined;
   }
-}
-
-/** Writes to the mirror; a mirror that fails (its reader went away) is dropped, never fatal. */
-function writeLineToMirror(line: string): void {
-  try {
-    writeSync(mirrorFd as number, line);
-  } catch {
-    mirrorFd = undefined;
-  }
+  return (line) => {
+    if (fd === undefined) return;
+    try {
+      fs.writeSync(fd, line);
+    } catch {
+      fd = undefined;
+    }
+  };
 }
 
 /** Where an exec hook's log lines should also go: PID 1's stdout, the only output `kubectl logs` shows. */

@@ -11,7 +11,7 @@ import { SOURCE_CLI } from "./support/process.ts";
 import { FAKE_ENVOY_CLI } from "./support/supervised.ts";
 
 const CLIENTS = 12;
-const label = escapesAllowed(1) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
+const label = (await escapesAllowed(1)) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
 const say = (text: string) => console.log(`${label} ${text}`);
 
 /** A client that sends a request every 0.3–2.5 s until Envoy answers `connection: close`; counts what fails. */

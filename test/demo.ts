@@ -11,7 +11,7 @@ import { startFakeEnvoy } from "./support/fake-envoy.ts";
 import { SOURCE_CLI, startManager } from "./support/process.ts";
 
 const CLIENTS = 12;
-const label = escapesAllowed(1) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
+const label = (await escapesAllowed(1)) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
 const say = (text: string) => console.log(`${label} ${text}`);
 
 /** A client that sends a request every 0.3–2.5 s until Envoy answers `connection: close`, as a real one would. */

@@ -146,40 +146,63 @@ describe("answers that are errors, never counts", () => {
 });
 
 describe("parsing stats bodies (pure)", () => {
-  test("listener ids keep their dots, including IPv6 forms", () => {
-    const body = JSON.stringify({
-      stats: [
-        { name: "listener.[__]_8443.downstream_cx_active", value: 4 },
-        { name: "listener.[__]_8443.worker_0.downstream_cx_active", value: 4 },
-        { name: "listener.10.0.0.1_8080.downstream_cx_active", value: 1 },
-        { name: "listener.admin.downstream_cx_active", value: 1 },
-        { histograms: { supported_quantiles: [0], computed_quantiles: [] } },
-      ],
-    });
-    expect(Object.fromEntries(countListenerConnections(body, []).byListener)).toEqual({ "[__]_8443": 4, "10.0.0.1_8080": 1 });
+  /** Envoy's text format: one `name: value` line per stat, each ending in a newline. */
+  const textBody = (lines: [string, number | string][]) => lines.map(([name, value]) => `${name}: ${value}\n`).join("");
+
+  test("listener ids keep their dots, including IPv6 forms; per-thread copies and admin are skipped", () => {
+    const body = textBody([
+      ["listener.[__]_8443.downstream_cx_active", 4],
+      ["listener.[__]_8443.worker_0.downstream_cx_active", 4],
+      ["listener.10.0.0.1_8080.downstream_cx_active", 1],
+      ["listener.10.0.0.1_8080.main_thread.downstream_cx_active", 1],
+      ["listener.admin.downstream_cx_active", 1],
+      ["server.live", 0],
+    ]);
+    const count = countListenerConnections(body, []);
+    expect(Object.fromEntries(count.byListener)).toEqual({ "[__]_8443": 4, "10.0.0.1_8080": 1 });
+    expect(count).toMatchObject({ total: 5, live: false });
+  });
+
+  test("a listener whose id ends like a thread name is still a listener; --ignore-listeners applies to ids", () => {
+    const body = textBody([
+      ["listener.0.0.0.0_8080.downstream_cx_active", 2],
+      ["listener.worker_x.downstream_cx_active", 3],
+      ["listener.0.0.0.0_19001.downstream_cx_active", 5],
+      ["listener.admin.downstream_cx_active", 1],
+    ]);
+    expect(countListenerConnections(body, [/_19001$/]).total).toBe(5);
   });
 
   test("values printed in exponent form still count", () => {
-    const body =
-      '{"stats":[{"name":"listener.0.0.0.0_80.downstream_cx_active","value":1.23457e+06},{"name":"listener.admin.downstream_cx_active","value":1}]}';
+    const body = textBody([
+      ["listener.0.0.0.0_80.downstream_cx_active", "1.23457e+06"],
+      ["listener.admin.downstream_cx_active", 1],
+    ]);
     expect(countListenerConnections(body, []).total).toBe(1_234_570);
   });
 
   const BAD_BODIES: [what: string, body: string, kind: AdminErrorKind][] = [
-    ["not JSON", "<html>oops</html>", "malformed"],
-    ["no stats array", '{"status":"ok"}', "malformed"],
-    ["null", "null", "malformed"],
-    ["an empty list (no gauge at all, not even admin's)", '{"stats":[]}', "stats_missing"],
+    ["HTML", "<html>oops</html>", "malformed"],
+    ["JSON", '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1}]}', "malformed"],
+    ["garbage", "\u0000\u00ffnot stats at all", "malformed"],
+    ["an empty body (no gauge at all, not even admin's)", "", "stats_missing"],
     [
       "a non-numeric value",
-      '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1},{"name":"listener.x_1.downstream_cx_active","value":"3"}]}',
+      textBody([
+        ["listener.admin.downstream_cx_active", 1],
+        ["listener.x_1.downstream_cx_active", "three"],
+      ]),
       "malformed",
     ],
     [
       "a negative value",
-      '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1},{"name":"listener.x_1.downstream_cx_active","value":-1}]}',
+      textBody([
+        ["listener.admin.downstream_cx_active", 1],
+        ["listener.x_1.downstream_cx_active", -1],
+      ]),
       "malformed",
     ],
+    ["a missing value", "listener.admin.downstream_cx_active: \n", "malformed"],
   ];
   test.each(BAD_BODIES)("%s is an error (%s), never a count of 0", (_, body, kind) => {
     let thrown: unknown;

@@ -1,14 +1,15 @@
 /** What an operator sees: metrics, status, logs and progress. */
 import { describe, expect, test } from "bun:test";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { version } from "../package.json";
 import type { PollReport } from "../src/drain/drain.ts";
 import { progressLine } from "../src/hook/progress.ts";
-import { configureLogging, containerLogMirror, log } from "../src/log.ts";
+import { configureLogging, containerLogMirror, type LoggingOptions, log } from "../src/log.ts";
 import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
+import { onTeardown } from "./support/teardown.ts";
 
 /** Parses /metrics with a real exposition-format parser, and checks what it lets through. */
 async function scrape(url: string) {
@@ -107,44 +108,44 @@ describe("/status and the status command", () => {
 });
 
 describe("logs", () => {
-  test("JSON lines carry time, level, message and fields; --log-level filters", () => {
-    const file = join(tempDir(), "log");
-    const fd = openSync(file, "w");
-    configureLogging({ level: "warn", format: "json", fd });
+  /** Configures the shared logger to collect its lines for this test only. */
+  async function collectLogs(options: Omit<LoggingOptions, "write" | "terminal">): Promise<string[]> {
+    const lines: string[] = [];
+    await configureLogging({ ...options, write: (line) => lines.push(line), terminal: false });
+    onTeardown(() => log.setReporters([]));
+    return lines;
+  }
+
+  test("JSON lines carry time, level, message and fields; --log-level filters", async () => {
+    const lines = await collectLogs({ level: "warn", format: "json" });
     log.info("hidden", { open_connections: 1 });
     log.warn("drain timed out", { open_connections: 4, min_open_connections: 0, elapsed: "5s" });
-    configureLogging({ level: "info", format: "auto" });
-    closeSync(fd);
-    const lines = readFileSync(file, "utf8")
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: "warn", msg: "drain timed out", open_connections: 4, min_open_connections: 0, elapsed: "5s" });
-    expect(new Date(lines[0].time).getTime()).toBeCloseTo(Date.now(), -4);
+    const line = JSON.parse(lines[0] ?? "");
+    expect(line).toMatchObject({ level: "warn", msg: "drain timed out", open_connections: 4, min_open_connections: 0, elapsed: "5s" });
+    expect(new Date(line.time).getTime()).toBeCloseTo(Date.now(), -4);
   });
 
-  test("text lines are readable key=value", () => {
-    const file = join(tempDir(), "log");
-    const fd = openSync(file, "w");
-    configureLogging({ level: "info", format: "text", fd });
+  test("text lines are readable key=value", async () => {
+    const lines = await collectLogs({ level: "info", format: "text" });
     log.info("open connections", { open_connections: 2, elapsed: "1s" });
-    configureLogging({ level: "info", format: "auto" });
-    closeSync(fd);
-    expect(readFileSync(file, "utf8")).toMatch(/^\d\d:\d\d:\d\d INFO {2}open connections open_connections=2 elapsed=1s\n$/);
+    expect(lines.join("")).toMatch(/^\d\d:\d\d:\d\d INFO {2}open connections open_connections=2 elapsed=1s\n$/);
   });
 
-  test("exec hook lines are mirrored to PID 1's stdout in Kubernetes", () => {
+  test("a message that looks like a format string is written as it is", async () => {
+    const lines = await collectLogs({ level: "info", format: "text" });
+    log.info("100%s done %d");
+    expect(lines.join("")).toContain("INFO  100%s done %d");
+  });
+
+  test("exec hook lines are mirrored to PID 1's stdout in Kubernetes", async () => {
     expect(containerLogMirror({ KUBERNETES_SERVICE_HOST: "10.0.0.1" }, 42)).toBe("/proc/1/fd/1");
     expect(containerLogMirror({ KUBERNETES_SERVICE_HOST: "10.0.0.1" }, 1)).toBeUndefined();
     expect(containerLogMirror({}, 42)).toBeUndefined();
-    const dir = tempDir();
-    const fd = openSync(join(dir, "own"), "w");
-    configureLogging({ level: "info", format: "json", fd, mirrorPath: join(dir, "pid1-stdout") });
+    const mirror = join(tempDir(), "pid1-stdout");
+    await collectLogs({ level: "info", format: "json", mirrorPath: mirror });
     log.info("drain complete", { reason: "threshold" });
-    configureLogging({ level: "info", format: "auto" });
-    closeSync(fd);
-    expect(JSON.parse(readFileSync(join(dir, "pid1-stdout"), "utf8"))).toMatchObject({ msg: "drain complete", reason: "threshold" });
+    expect(JSON.parse(readFileSync(mirror, "utf8"))).toMatchObject({ msg: "drain complete", reason: "threshold" });
   });
 
   test("the shutdown command off a terminal logs one JSON line per poll", async () => {

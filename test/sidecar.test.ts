@@ -95,7 +95,8 @@ describe("the ready file", () => {
     const fake = await fakeEnvoy();
     const { args, readyFile } = fastDrain(fake.adminAddress);
     writeFileSync(readyFile, "drained\n");
-    await startManager(args);
+    const sidecar = await startManager(args);
+    await sidecar.waitForLog((line) => line.msg === "removed a stale ready file from an earlier run", 3000);
     expect(existsSync(readyFile)).toBe(false);
   });
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bun
-/** The executable: picks the command, prints help, and maps errors to one line and an exit code. */
-import { type ArgsDef, type CommandDef, renderUsage, runCommand } from "citty";
+/**
+ * The executable: picks the command, prints help, and maps errors to one line and an exit code. Commands are citty
+ * definitions; citty itself is loaded only to render help, since a sidecar that never prints help should not pay
+ * its start-up time and memory (the commands read their flags with cli/option-kinds.ts).
+ */
+import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import { version } from "../../package.json";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { escapesAllowed } from "../log.ts";
@@ -31,9 +35,10 @@ const HELP = new Set(["--help", "-h"]);
 
 /** The help text of the program or of one command (with its examples); plain unless stdout is a terminal that takes colours. */
 async function usage(module?: CommandModule): Promise<string> {
+  const { renderUsage } = await import("citty");
   const examples = module ? `\n\nEXAMPLES\n\n${module.examples.map((example) => `  ${example}`).join("\n")}\n` : "";
   const text = `${await renderUsage(module?.default ?? main, module ? main : undefined)}${examples}`;
-  return escapesAllowed(1) ? text : Bun.stripANSI(text);
+  return (await escapesAllowed(1)) ? text : Bun.stripANSI(text);
 }
 
 /** Runs the CLI with the given arguments and returns the exit code. */
@@ -57,7 +62,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     try {
-      const { result } = await runCommand(module.default, { rawArgs: rest });
+      const result: unknown = await module.default.run?.({ rawArgs: rest, args: {} as ParsedArgs<ArgsDef>, cmd: module.default });
       return typeof result === "number" ? result : 0;
     } catch (error) {
       if (error instanceof UsageError) throw new UsageError(`${error.message} (see 'envoy-shutdown-manager ${name} --help')`);

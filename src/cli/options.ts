@@ -1,8 +1,9 @@
 /** Every flag, declared once, in groups keyed by the settings field each fills in its wing. */
-import { existsSync, statSync } from "node:fs";
+
+import { isDirectory } from "../drain/ready-file.ts";
 import { parseAdminAddress } from "../envoy/address.ts";
 import { InvalidValue } from "../errors.ts";
-import { choice, count, duration, type OptionGroup, text, toggle } from "./option-kinds.ts";
+import { choice, count, duration, type OptionGroup, text, toggle, UsageError } from "./option-kinds.ts";
 
 /** Splits comma-separated listener regexes, rejecting any that does not compile. */
 function parseListenerPatterns(value: string): RegExp[] {
@@ -19,11 +20,13 @@ function parseListenerPatterns(value: string): RegExp[] {
     });
 }
 
-/** A path the ready file can be written at (not an existing directory), or none for an empty value. */
-function parseReadyFilePath(path: string): string | undefined {
-  if (path === "") return undefined;
-  if (existsSync(path) && statSync(path).isDirectory()) throw new InvalidValue("a file path, not a directory");
-  return path;
+/** A ready file path, or none for an empty value (that it is not a directory is checked by checkReadyFile). */
+const parseReadyFilePath = (path: string): string | undefined => (path === "" ? undefined : path);
+
+/** Rejects a ready file path that is an existing directory, before anything starts (asynchronous, so not a parser). */
+export async function checkReadyFile(path: string | undefined): Promise<void> {
+  if (path !== undefined && (await isDirectory(path)))
+    throw new UsageError(`--ready-file ${JSON.stringify(path)} is not valid: expected a file path, not a directory`);
 }
 
 /** How to reach Envoy's admin API and what to count there: the Envoy client's settings. */

@@ -1,6 +1,5 @@
 /** The ready file: how a drain finished in one container releases waiters in another (shared emptyDir). */
-import { existsSync, type FSWatcher, mkdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import type { FSWatcher } from "node:fs";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { FinalPhase } from "./drain.ts";
@@ -8,11 +7,27 @@ import type { FinalPhase } from "./drain.ts";
 /** How often the watcher also checks by hand, in case the directory cannot be watched (or an event is missed). */
 const READY_FILE_POLL_MS = 1000;
 
+// node:fs costs the idle sidecar several MiB: it is loaded only to write the file (the hook) or to watch it
+// (a sidecar with a /shutdown waiting); finding and removing a stale file at start go through Bun.file.
+const nodeFs = () => require("node:fs") as typeof import("node:fs");
+
+const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
+const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+
 /** Removes a ready file left by an earlier run: an emptyDir outlives a container restart. */
-export function removeStaleReadyFile(path: string): void {
-  if (!existsSync(path)) return;
-  rmSync(path, { force: true });
+export async function removeStaleReadyFile(path: string): Promise<void> {
+  const file = Bun.file(path);
+  if (!(await file.exists())) return;
+  await file.delete();
   log.warn("removed a stale ready file from an earlier run", { ready_file: path });
+}
+
+/** Whether a path is an existing directory, where no ready file can be written. */
+export async function isDirectory(path: string): Promise<boolean> {
+  const stat = await Bun.file(path)
+    .stat()
+    .catch(() => undefined);
+  return stat?.isDirectory() ?? false;
 }
 
 /**
@@ -20,32 +35,30 @@ export function removeStaleReadyFile(path: string): void {
  * temporary name is unique to this write: hooks of several containers may finish at the same moment.
  */
 export function writeReadyFile(path: string, phase: FinalPhase): void {
-  const partial = `${dirname(path)}/.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
+  const fs = nodeFs();
+  const partial = `${parentOf(path)}/.${nameOf(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(partial, `${phase}\n`);
-    renameSync(partial, path);
+    fs.mkdirSync(parentOf(path), { recursive: true });
+    fs.writeFileSync(partial, `${phase}\n`);
+    fs.renameSync(partial, path);
   } catch (error) {
-    removeQuietly(partial);
+    try {
+      fs.rmSync(partial, { force: true });
+    } catch {
+      // A path under a non-directory cannot even be checked.
+    }
     throw new OperatorError(`could not write the ready file ${path}: ${errorMessage(error)}`);
   }
 }
 
-/** Removes a file if it can; a path under a non-directory cannot even be checked. */
-function removeQuietly(path: string): void {
-  try {
-    rmSync(path, { force: true });
-  } catch {}
-}
-
 /** Reads the phase written into a ready file; an empty or unknown file means a plain "drained". */
-function readPhase(path: string): FinalPhase {
-  try {
-    const text = readFileSync(path, "utf8").trim();
-    return text === "timed_out" || text === "failed" ? text : "drained";
-  } catch {
-    return "drained";
-  }
+async function readPhase(path: string): Promise<FinalPhase> {
+  const text = (
+    await Bun.file(path)
+      .text()
+      .catch(() => "")
+  ).trim();
+  return text === "timed_out" || text === "failed" ? text : "drained";
 }
 
 /** Calls `onReady` once, when the ready file appears; returns a function that stops watching. */
@@ -57,16 +70,16 @@ export function watchReadyFile(path: string, onReady: (phase: FinalPhase) => voi
     watcher?.close();
     clearInterval(poller);
   };
-  const check = () => {
-    if (done || !existsSync(path)) return;
+  const check = async () => {
+    if (done || !(await Bun.file(path).exists()) || done) return;
     stop();
-    onReady(readPhase(path));
+    onReady(await readPhase(path));
   };
   const poller = setInterval(check, READY_FILE_POLL_MS);
   try {
-    const name = basename(path);
-    watcher = watch(dirname(path), (_event, file) => {
-      if (file === null || file === name) check();
+    const name = nameOf(path);
+    watcher = nodeFs().watch(parentOf(path), (_event, file) => {
+      if (file === null || file === name) void check();
     });
     watcher.on("error", () => watcher?.close());
   } catch (error) {
@@ -75,5 +88,7 @@ export function watchReadyFile(path: string, onReady: (phase: FinalPhase) => voi
       reason: errorMessage(error),
     });
   }
+  // It may have appeared before the watch began.
+  void check();
   return stop;
 }

@@ -22,9 +22,7 @@ export function connectionStatsPath(stat: ConnectionStat): string {
     stat === "listener"
       ? String.raw`^(listener\..*\.downstream_cx_active|server\.live)$`
       : String.raw`^(http\..*\.downstream_cx_active|server\.live)$`;
-  return stat === "listener"
-    ? `/stats?format=json&filter=${encodeURIComponent(filter)}`
-    : `/stats/prometheus?filter=${encodeURIComponent(filter)}`;
+  return stat === "listener" ? `/stats?filter=${encodeURIComponent(filter)}` : `/stats/prometheus?filter=${encodeURIComponent(filter)}`;
 }
 
 /** Rejects a stats body that Envoy would not send; a guessed 0 would end a drain early. */
@@ -54,6 +52,8 @@ function gaugeValue(value: unknown, name: string): number {
 
 const LISTENER_PREFIX = "listener.";
 const GAUGE_SUFFIX = ".downstream_cx_active";
+const LIVE = "server.live";
+const ADMIN = "admin";
 
 const WORKER = "worker_";
 const MAIN_THREAD = "main_thread";
@@ -72,51 +72,59 @@ function isThreadSegment(name: string, start: number, end: number): boolean {
 }
 
 /**
- * The listener id of an aggregate `listener.<id>.downstream_cx_active` gauge, or undefined for any other stat,
- * including the per-thread duplicates `listener.<id>.worker_3.…` and `listener.<id>.main_thread.…`.
- * Listener ids contain dots (`0.0.0.0_8080`), so the id is everything between the fixed prefix and suffix.
+ * The value of a `name: value` line: an unsigned integer, read in place; other number forms (some releases print
+ * `%g`, e.g. 1.23457e+06) through Number. Anything else is not what Envoy sends.
  */
-function aggregateListenerId(name: string): string | undefined {
-  if (!name.startsWith(LISTENER_PREFIX) || !name.endsWith(GAUGE_SUFFIX)) return undefined;
-  const end = name.length - GAUGE_SUFFIX.length;
-  if (end <= LISTENER_PREFIX.length) return undefined;
-  const lastDot = name.lastIndexOf(".", end - 1);
-  if (lastDot >= LISTENER_PREFIX.length && isThreadSegment(name, lastDot + 1, end)) return undefined;
-  return name.slice(LISTENER_PREFIX.length, end);
+function lineValue(body: string, lineStart: number, valueStart: number, end: number): number {
+  const name = () => body.slice(lineStart, valueStart - 2);
+  if (end === valueStart) throw malformed(`${name()} has no value`);
+  let value = 0;
+  for (let i = valueStart; i < end; i++) {
+    const digit = body.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return gaugeValue(Number(body.slice(valueStart, end)), name());
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
-/** Sums every listener's downstream_cx_active from `/stats?format=json`, skipping admin, per-worker and ignored listeners. */
+/**
+ * Sums every listener's downstream_cx_active from `/stats` (text: one `name: value` line per stat), skipping the
+ * admin listener, the per-thread duplicates `listener.<id>.worker_3.…` and `listener.<id>.main_thread.…`, and
+ * ignored listeners. Listener ids contain dots (`0.0.0.0_8080`), so the id is everything between the fixed prefix
+ * and suffix. Lines are read in place: a poll may hold 15,000 of them, and a string or object per line would cost
+ * more than the parse itself.
+ */
 export function countListenerConnections(body: string, ignore: readonly RegExp[]): ConnectionCount {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw malformed("not JSON");
-  }
-  const stats = (parsed as { stats?: unknown } | null)?.stats;
-  if (!Array.isArray(stats)) throw malformed('no "stats" array');
   // A Map: polls may name thousands of listeners, and a plain object with that many keys is several times slower.
   const byListener = new Map<string, number>();
   let total = 0;
   let live: boolean | undefined;
   let sawGauge = false;
-  for (const entry of stats) {
-    if (typeof entry !== "object" || entry === null) throw malformed("a stats entry is not an object");
-    if ("histograms" in entry) continue;
-    const { name, value } = entry as { name?: unknown; value?: unknown };
-    if (typeof name !== "string") throw malformed("a stats entry has no name");
-    if (name === "server.live") {
-      live = gaugeValue(value, name) === 1;
-      continue;
+  for (let start = 0; start < body.length; ) {
+    const newline = body.indexOf("\n", start);
+    const end = newline < 0 ? body.length : newline;
+    const separator = body.indexOf(": ", start);
+    if (separator < 0 || separator > end)
+      throw malformed(`not a "name: value" line: ${JSON.stringify(body.slice(start, Math.min(end, start + 100)))}`);
+    const value = lineValue(body, start, separator + 2, end);
+    if (separator - start === LIVE.length && body.startsWith(LIVE, start)) live = value === 1;
+    else if (body.startsWith(LISTENER_PREFIX, start) && body.startsWith(GAUGE_SUFFIX, separator - GAUGE_SUFFIX.length)) {
+      const idStart = start + LISTENER_PREFIX.length;
+      const idEnd = separator - GAUGE_SUFFIX.length;
+      const lastDot = body.lastIndexOf(".", idEnd - 1);
+      const perThread = lastDot >= idStart && isThreadSegment(body, lastDot + 1, idEnd);
+      if (idEnd > idStart && !perThread) {
+        sawGauge = true;
+        if (value > 0 && !(idEnd - idStart === ADMIN.length && body.startsWith(ADMIN, idStart))) {
+          const id = body.slice(idStart, idEnd);
+          if (!ignore.some((pattern) => pattern.test(id))) {
+            byListener.set(id, value);
+            total += value;
+          }
+        }
+      }
     }
-    const id = aggregateListenerId(name);
-    if (id === undefined) continue;
-    const count = gaugeValue(value, name);
-    sawGauge = true;
-    if (id === "admin") continue;
-    if (count === 0 || ignore.some((pattern) => pattern.test(id))) continue;
-    byListener.set(id, count);
-    total += count;
+    start = end + 1;
   }
   // Envoy always reports its admin listener (our own poll is open on it): no gauge at all means they are filtered out.
   if (!sawGauge) throw statsMissing("listener");

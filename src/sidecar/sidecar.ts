@@ -50,14 +50,30 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
   const handoff = Promise.withResolvers<void>();
   const stopped = new AbortController();
   const { readyFile } = settings.handoff;
-  if (readyFile) removeStaleReadyFile(readyFile);
+  const staleRemoved = readyFile ? removeStaleReadyFile(readyFile) : Promise.resolve();
+  // A drain finished by the hook in another container releases our waiters too. The file is watched only once
+  // someone waits on the drain: an idle sidecar leaves the watcher (and node:fs) unloaded.
+  let watching: Promise<() => void> | undefined;
+  const watchForHandoff = () => {
+    if (!readyFile || watching || stopped.signal.aborted) return;
+    watching = staleRemoved.then(() =>
+      watchReadyFile(readyFile, (phase) => {
+        log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
+        void drain.finishElsewhere(phase);
+        handoff.resolve();
+      }),
+    );
+  };
   const server = startServer({
     port: settings.handoff.servePort,
     hostname: settings.sidecar.serveAddress,
     token: settings.handoff.shutdownToken,
     drain,
     counters,
-    onShutdownRequest: handoff.resolve,
+    onShutdownRequest: () => {
+      watchForHandoff();
+      handoff.resolve();
+    },
     settings: {
       adminAddress: admin.address,
       envoyAnswered: () => admin.answered,
@@ -67,14 +83,6 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
       readyFile,
     },
   });
-  // A drain finished by the hook in another container releases our waiters too.
-  const stopWatching = readyFile
-    ? watchReadyFile(readyFile, (phase) => {
-        log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
-        void drain.finishElsewhere(phase);
-        handoff.resolve();
-      })
-    : () => {};
   log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
   // In the background: /healthz must answer at once, even while Envoy is slow to tell its state or not up yet.
   const startupCheck = checkEnvoyOnStart(admin, drain, {
@@ -89,9 +97,12 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
 
   async function stop() {
     stopped.abort();
-    stopWatching();
+    (await watching)?.();
     await server.stop();
   }
+
+  /** Whether the hook of another container already finished the drain (its ready file is there). */
+  const handedOff = async () => readyFile !== undefined && (await staleRemoved.then(() => Bun.file(readyFile).exists()));
 
   return {
     server,
@@ -102,7 +113,7 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
     async terminate(signal) {
       const { hookWaitMs } = settings.sidecar;
       // kubelet signals this container while Envoy's preStop hook may still be on its way here: give it time to arrive.
-      if (drain.snapshot.phase === "idle" && counters.waiters === 0 && hookWaitMs > 0) {
+      if (drain.snapshot.phase === "idle" && counters.waiters === 0 && hookWaitMs > 0 && !(await handedOff())) {
         log.info(`${signal}: no drain started; serving up to ${formatDuration(hookWaitMs)} more for a preStop /shutdown on its way`);
         const waited = new AbortController();
         await Promise.race([handoff.promise, clock.sleep(hookWaitMs, waited.signal).catch(() => {})]);

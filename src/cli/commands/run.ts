@@ -1,8 +1,16 @@
-import { defineCommand } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import { configureLogging } from "../../log.ts";
 import { ChildStartError, runSupervisor } from "../../supervisor/supervisor.ts";
 import { readOptions, toArgs, UsageError } from "../option-kinds.ts";
-import { adminOptions, drainOptions, logOptions, serveOptions, supervisorHandoffOptions, supervisorOptions } from "../options.ts";
+import {
+  adminOptions,
+  checkReadyFile,
+  drainOptions,
+  logOptions,
+  serveOptions,
+  supervisorHandoffOptions,
+  supervisorOptions,
+} from "../options.ts";
 import { listenUsageError } from "./shutdown-manager.ts";
 
 export const options = {
@@ -30,7 +38,7 @@ export function splitCommand(rawArgs: string[]): { flags: string[]; command: str
   return { flags: rawArgs.slice(0, at), command };
 }
 
-export default defineCommand({
+export default {
   meta: {
     name: "run",
     description:
@@ -40,7 +48,8 @@ export default defineCommand({
   async run({ rawArgs }) {
     const { flags, command } = splitCommand(rawArgs);
     const settings = readOptions(options, flags);
-    configureLogging(settings.log);
+    await checkReadyFile(settings.handoff.readyFile);
+    await configureLogging(settings.log);
     const sidecarSettings = { ...settings, sidecar: { ...settings.serve, hookWaitMs: 0 } };
     try {
       return await runSupervisor(sidecarSettings, settings.supervisor, command);
@@ -49,4 +58,4 @@ export default defineCommand({
       throw listenUsageError(error);
     }
   },
-});
+} satisfies CommandDef<ArgsDef>;

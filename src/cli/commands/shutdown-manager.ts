@@ -1,9 +1,9 @@
-import { defineCommand } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import { configureLogging } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar } from "../../sidecar/sidecar.ts";
 import { readOptions, toArgs, UsageError } from "../option-kinds.ts";
-import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
+import { adminOptions, checkReadyFile, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
 
@@ -13,7 +13,7 @@ export const examples = [
   "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN=s3cret envoy-shutdown-manager shutdown-manager --serve-port 8090",
 ];
 
-export default defineCommand({
+export default {
   meta: {
     name: "shutdown-manager",
     description: "Run the sidecar: /healthz for liveness, /shutdown for the preStop httpGet hook, /status and /metrics",
@@ -21,14 +21,15 @@ export default defineCommand({
   args: toArgs(options),
   async run({ rawArgs }) {
     const settings = readOptions(options, rawArgs);
-    configureLogging(settings.log);
+    await checkReadyFile(settings.handoff.readyFile);
+    await configureLogging(settings.log);
     try {
       return await runSidecar(settings);
     } catch (error) {
       throw listenUsageError(error);
     }
   },
-});
+} satisfies CommandDef<ArgsDef>;
 
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
 export function listenUsageError(error: unknown): unknown {

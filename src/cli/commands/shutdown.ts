@@ -1,10 +1,10 @@
-import { defineCommand } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import { logPoll } from "../../drain/drain.ts";
 import { runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
 import { configureLogging, containerLogMirror, escapesAllowed } from "../../log.ts";
 import { readOptions, toArgs } from "../option-kinds.ts";
-import { adminOptions, drainOptions, handoffOptions, logOptions } from "../options.ts";
+import { adminOptions, checkReadyFile, drainOptions, handoffOptions, logOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, log: logOptions };
 
@@ -14,7 +14,7 @@ export const examples = [
   "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
 ];
 
-export default defineCommand({
+export default {
   meta: {
     name: "shutdown",
     description:
@@ -23,8 +23,9 @@ export default defineCommand({
   args: toArgs(options),
   async run({ rawArgs }) {
     const settings = readOptions(options, rawArgs);
-    configureLogging({ ...settings.log, mirrorPath: containerLogMirror() });
-    if (!escapesAllowed(2)) return runShutdownHook(settings, logPoll);
+    await checkReadyFile(settings.handoff.readyFile);
+    await configureLogging({ ...settings.log, mirrorPath: containerLogMirror() });
+    if (!(await escapesAllowed(2))) return runShutdownHook(settings, logPoll);
     const line = progressLine();
     try {
       return await runShutdownHook(settings, line.update);
@@ -32,4 +33,4 @@ export default defineCommand({
       line.end();
     }
   },
-});
+} satisfies CommandDef<ArgsDef>;

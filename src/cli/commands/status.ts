@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import { configureLogging } from "../../log.ts";
 import { fetchStatus } from "../../sidecar/client.ts";
 import { formatStatus } from "../../sidecar/status.ts";
@@ -15,14 +15,14 @@ export const options = {
 
 export const examples = ["envoy-shutdown-manager status", "envoy-shutdown-manager status --serve-port 8090 --json"];
 
-export default defineCommand({
+export default {
   meta: { name: "status", description: "Print the drain status of the sidecar listening on 127.0.0.1:<serve-port>" },
   args: toArgs(options),
   async run({ rawArgs }) {
     const settings = readOptions(options, rawArgs);
-    configureLogging(settings.log);
+    await configureLogging(settings.log);
     const report = await fetchStatus(settings.status.servePort, 5000);
     process.stdout.write(settings.status.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
     return 0;
   },
-});
+} satisfies CommandDef<ArgsDef>;
