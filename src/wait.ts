@@ -10,6 +10,8 @@ export interface Clock {
 /** Resolves after `ms` of real time, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
+  // A zero wait (the default --drain-delay) costs no timer tick: the hook's POST goes out at once.
+  if (ms <= 0) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);

@@ -1,7 +1,20 @@
 /** The supervisor (`run`) around the fake Envoy program, started as the supervisor's tests and the demo need it. */
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./fixtures.ts";
 import { type CliProcess, spawnCli } from "./process.ts";
+import { onTeardown } from "./teardown.ts";
+
+/** Kills every fake Envoy epoch that wrote its pid into `dir`: a supervisor killed by a test cannot stop them itself. */
+function killFakeEnvoys(dir: string): void {
+  for (const file of readdirSync(dir).filter((name) => /^epoch-\d+\.json$/.test(name))) {
+    try {
+      process.kill((JSON.parse(readFileSync(join(dir, file), "utf8")) as { pid: number }).pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
 
 export const FAKE_ENVOY_CLI = new URL("./fake-envoy-cli.ts", import.meta.url).pathname;
 
@@ -28,6 +41,7 @@ export async function startSupervised(
     ],
     { cli },
   );
+  onTeardown(() => killFakeEnvoys(dir));
   const listening = await supervisor.waitForLog((line) => line.msg === "shutdown-manager listening");
   const started = await supervisor.waitForLog(fakeSaid("started"));
   if (waitForAdmin) await supervisor.waitForLog((line) => line.msg === "Envoy's admin API answers");
