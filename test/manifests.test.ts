@@ -28,37 +28,82 @@ const sidecarSettings = (args: string[], env?: Doc[]) => readOptions(sidecarComm
 /** The hook's settings, likewise. */
 const hookSettings = (args: string[], env?: Doc[]) => readOptions(hookCommand, args, environmentOf(env));
 
-describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%s", (file) => {
+/** Kubernetes quantities as examples write them: `64Mi`, `200m`, `1`. */
+function quantity(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Mi|Gi|m)?$/.exec(text);
+  const unit = { Mi: 2 ** 20, Gi: 2 ** 30, m: 1e-3 }[match?.[2] ?? ""] ?? 1;
+  return Number(match?.[1]) * unit;
+}
+
+// What `npm run bench` measured (README, "Cost and speed"): the sidecar's RSS once 1,000 /shutdown waiters are
+// served is about 50 MiB, and the hook reaches Envoy within about 0.2 s under a 100m CPU limit.
+const SIDECAR_RSS_UNDER_LOAD = 50 * 2 ** 20;
+
+const WIRINGS = [
+  "envoy-deployment-httpget.yaml",
+  "envoy-daemonset-exec.yaml",
+  "envoy-deployment-native-sidecar.yaml",
+  "envoy-daemonset-hostnetwork.yaml",
+];
+
+describe.each(WIRINGS)("%s", (file) => {
   const workload = docs(file).find((d) => d.kind === "Deployment" || d.kind === "DaemonSet") as Doc;
   const pod = workload.spec.template;
   const envoy = pod.spec.containers.find((c: Doc) => c.name === "envoy");
-  const sidecar = pod.spec.containers.find((c: Doc) => c.name === "shutdown-manager");
+  const sidecar = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((c: Doc) => c.name === "shutdown-manager");
   const [command, ...args] = sidecar.args as string[];
   const config = sidecarSettings(args, sidecar.env);
   const port = config.handoff.servePort;
+  const hostNetwork = pod.spec.hostNetwork === true;
   const emptyDirs = new Set(pod.spec.volumes.filter((v: Doc) => "emptyDir" in v).map((v: Doc) => v.name));
   const mountedAt = (container: Doc, path: string) =>
     container.volumeMounts?.some((m: Doc) => emptyDirs.has(m.name) && m.mountPath === path) ?? false;
 
   test("the sidecar runs the shutdown-manager with valid flags", () => {
     expect(command).toBe("shutdown-manager");
-    expect(sidecar.env.find((e: Doc) => e.name === "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN").valueFrom.secretKeyRef.name).toBe(
-      "envoy-shutdown-token",
-    );
+    const tokenVariable = sidecar.env?.find((e: Doc) => e.name === "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN");
+    if (tokenVariable) expect(tokenVariable.valueFrom.secretKeyRef.name).toBe("envoy-shutdown-token");
   });
 
-  test("ports and paths match the program's", () => {
-    expect(sidecar.ports.map((p: Doc) => p.containerPort)).toContain(port);
-    expect(sidecar.livenessProbe.httpGet).toEqual({ path: "/healthz", port: port });
-    expect(envoy.lifecycle.preStop.httpGet.path).toBe("/shutdown");
-    expect(envoy.lifecycle.preStop.httpGet.port).toBe(port);
-    expect(envoy.lifecycle.preStop.httpGet.httpHeaders).toEqual([{ name: "Authorization", value: `Bearer ${token}` }]);
-    expect(pod.metadata.annotations).toEqual({
-      "prometheus.io/scrape": "true",
-      "prometheus.io/port": String(port),
-      "prometheus.io/path": "/metrics",
-    });
-    expect(dockerfile).toContain(`EXPOSE ${port}`);
+  test("ports, paths and probes match the program's", () => {
+    if (hostNetwork) {
+      // On the node's network: loopback only, and an exec probe, since kubelet would reach the node address.
+      expect(config.sidecar.serveAddress).toBe("127.0.0.1");
+      expect(port).not.toBe(8090);
+      expect(sidecar.livenessProbe.exec.command).toEqual([entrypoint, "status", `--serve-port=${port}`]);
+      expect(sidecar.ports).toBeUndefined();
+    } else {
+      expect(sidecar.ports.map((p: Doc) => p.containerPort)).toContain(port);
+      expect(sidecar.livenessProbe.httpGet).toEqual({ path: "/healthz", port });
+      expect(dockerfile).toContain(`EXPOSE ${port}`);
+    }
+    if (pod.metadata.annotations)
+      expect(pod.metadata.annotations).toEqual({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": String(port),
+        "prometheus.io/path": "/metrics",
+      });
+  });
+
+  test("Envoy's preStop hook waits for the drain", () => {
+    const hook = envoy.lifecycle.preStop;
+    if (hostNetwork) {
+      expect(hook.exec.command.join(" ")).toContain(`[ ! -e ${config.handoff.readyFile} ]`);
+      expect(mountedAt(envoy, dirname(config.handoff.readyFile ?? ""))).toBe(true);
+      return;
+    }
+    expect(hook.httpGet.path).toBe("/shutdown");
+    expect(hook.httpGet.port).toBe(port);
+    expect(hook.httpGet.httpHeaders).toEqual([{ name: "Authorization", value: `Bearer ${token}` }]);
+  });
+
+  test("a native sidecar starts before Envoy, once its /healthz answers", () => {
+    const native = pod.spec.initContainers?.includes(sidecar) ?? false;
+    expect(native).toBe(file.includes("native-sidecar"));
+    if (!native) return;
+    expect(sidecar.restartPolicy).toBe("Always");
+    expect(sidecar.startupProbe.httpGet).toEqual({ path: "/healthz", port });
+    expect(sidecar.startupProbe.periodSeconds * sidecar.startupProbe.failureThreshold).toBeGreaterThanOrEqual(10);
   });
 
   test("the admin address is Envoy's admin listener", () => {
@@ -66,22 +111,24 @@ describe.each(["envoy-deployment-httpget.yaml", "envoy-daemonset-exec.yaml"])("%
     expect(config.admin.address.baseURL).toBe(`http://${admin.address}:${admin.port_value}`);
   });
 
-  test("the ready file is on an emptyDir, and the grace period outlasts the drain timeout", () => {
-    expect(mountedAt(sidecar, dirname(config.handoff.readyFile ?? ""))).toBe(true);
+  test("the grace period outlasts the drain timeout, and resources fit the measured figures", () => {
     expect(config.drain.drainTimeoutMs).toBeGreaterThan(0);
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drain.drainTimeoutMs / 1000 + 10);
     expect(sidecar.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(quantity(sidecar.resources.requests.memory)).toBeGreaterThanOrEqual(SIDECAR_RSS_UNDER_LOAD);
+    expect(quantity(sidecar.resources.limits.memory)).toBeGreaterThanOrEqual(2 * SIDECAR_RSS_UNDER_LOAD);
+    expect(quantity(sidecar.resources.limits.cpu)).toBeGreaterThanOrEqual(0.1);
   });
 
-  test("an exec hook, where there is one, runs `shutdown` with the manager's ready file and timeout", () => {
+  test("an exec hook, where there is one, runs `shutdown` with the sidecar's ready file, timeout and port", () => {
     const exec = sidecar.lifecycle?.preStop?.exec?.command as string[] | undefined;
-    if (file.includes("httpget")) return expect(exec).toBeUndefined();
-    const [binary, subcommand, ...hookArgs] = exec ?? [];
+    if (!exec) return expect(file).not.toMatch(/exec|hostnetwork/);
+    const [binary, subcommand, ...hookArgs] = exec;
     expect([binary, subcommand]).toEqual([entrypoint, "shutdown"]);
     const hook = hookSettings(hookArgs as string[], sidecar.env);
     expect(hook.handoff.readyFile).toBe(config.handoff.readyFile);
     expect(hook.drain.drainTimeoutMs).toBe(config.drain.drainTimeoutMs);
     expect(hook.handoff.servePort).toBe(port);
-    expect(mountedAt(envoy, dirname(config.handoff.readyFile ?? ""))).toBe(true);
+    expect(mountedAt(sidecar, dirname(config.handoff.readyFile ?? ""))).toBe(true);
   });
 });

@@ -124,6 +124,21 @@ describe("the start-up check of Envoy", () => {
     expect((await status()).heals).toBe(1);
   });
 
+  test("a sidecar restarted alone (a failed liveness probe) mid-drain puts Envoy back to LIVE", async () => {
+    const fake = await fakeEnvoy({ connections: 2 });
+    const { args } = fastDrain(fake.adminAddress);
+    const first = await startManager(args);
+    void fetch(`${first.url}/shutdown`).catch(() => "the sidecar is killed under it");
+    await first.waitForLog((line) => line.msg === "Envoy is failing health checks");
+    expect(fake.isHealthCheckFailed).toBe(true);
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    const restarted = await startManager(args);
+    await restarted.waitForLog((line) => line.msg === "Envoy is LIVE again");
+    expect(fake.isHealthCheckFailed).toBe(false);
+    expect(((await (await fetch(`${restarted.url}/status`)).json()) as { heals: number }).heals).toBe(1);
+  });
+
   test("is left alone with --no-heal-on-start", async () => {
     const { fake, status } = await sidecarScenario({ envoy: { healthCheckFailed: true }, flags: ["--no-heal-on-start"] });
     await Bun.sleep(300);

@@ -8,8 +8,9 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { connectionStatsPath, countListenerConnections } from "../../src/envoy/stats.ts";
-import { openClient, rawRequest } from "../support/clients.ts";
+import { freePort, openClient, rawRequest } from "../support/clients.ts";
 import { startFakeEnvoy } from "../support/fake-envoy.ts";
+import { formatCpuQuota, measureUnderCpuQuota } from "./cpu-quota.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -44,14 +45,6 @@ function build(name: string, flags: string[], entry = `${ROOT}src/cli/main.ts`):
   });
   if (result.exitCode !== 0) throw new Error(`bun build ${flags.join(" ")} failed: ${result.stderr.toString()}`);
   return outfile;
-}
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const { port } = probe;
-  probe.stop(true);
-  return port;
 }
 
 interface Manager {
@@ -509,6 +502,9 @@ record(
   );
 }
 
+// 10. Under a CPU quota, as `resources.limits.cpu` applies it.
+const cpuQuota = await measureUnderCpuQuota(binary, fake, { runs: RUNS, idleSeconds: Number(process.env.BENCH_IDLE_SECONDS ?? 30) });
+
 await fake.stop();
 
 const machine = {
@@ -531,8 +527,9 @@ console.log("| --- | --- | --- | --- | --- | --- |");
 for (const row of sideBySide) {
   console.log(`| ${row.figure} | ${row.floor} | ${row.program} | ${row.ratio.toFixed(2)} | ${row.goal} | ${row.met ? "ok" : "MISSED"} |`);
 }
+console.log(`\nunder a CPU quota (CFS, period 100 ms), median of ${RUNS} runs:\n\n${formatCpuQuota(cpuQuota)}`);
 mkdirSync(`${ROOT}bench-results`, { recursive: true });
 const out = `${ROOT}bench-results/bench-${new Date().toISOString().replaceAll(":", "-")}.json`;
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, figures, sideBySide }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, figures, sideBySide, cpuQuota }, null, 2)}\n`);
 console.log(`\nfigures written to ${out}`);
 process.exit(0);

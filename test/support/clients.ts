@@ -77,3 +77,11 @@ export async function rawRequest(port: number, head: string): Promise<string> {
   });
   return promise;
 }
+
+/** A loopback port nothing listens on right now, for a program that must be told its port (benchmarks only). */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const { port } = probe;
+  probe.stop(true);
+  return port;
+}
