@@ -17,6 +17,8 @@ function settings(overrides: Partial<DrainSettings> = {}): DrainSettings {
     drainTimeoutMs: 0,
     drainListeners: false,
     adminUnreachableThreshold: 3,
+    minDrainMs: 0,
+    healthCheckFailDelayMs: 0,
     ...overrides,
   };
 }
@@ -86,6 +88,20 @@ describe("the sequence", () => {
     clock.at(1500, () => void drain.finishElsewhere("drained"));
     const outcome = await clock.run(drain.start());
     expect(outcome).toMatchObject({ phase: "drained", reason: "handed_off", elapsedMs: 1500 });
+  });
+});
+
+describe("Envoy Gateway's orderings and minimum", () => {
+  test("--min-drain-duration: a count at the threshold completes the drain only once the minimum has passed", async () => {
+    const { run } = setup({ minDrainMs: 3500 });
+    expect(await run()).toMatchObject({ phase: "drained", elapsedMs: 4000 });
+  });
+
+  test("--health-check-fail-delay: the listener drain starts first, health checks fail after the delay", async () => {
+    const { envoy, run } = setup({ healthCheckFailDelayMs: 2000 });
+    await run();
+    expect(times(envoy, "drain_listeners")).toEqual([0]);
+    expect(times(envoy, "fail")).toEqual([2000]);
   });
 });
 

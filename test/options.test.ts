@@ -24,6 +24,8 @@ describe("defaults", () => {
         minOpenConnections: 0,
         drainTimeoutMs: 0,
         drainListeners: false,
+        minDrainMs: 0,
+        healthCheckFailDelayMs: 0,
         adminUnreachableThreshold: 3,
       },
       handoff: { servePort: 8090, readyFile: "/admin/ok", shutdownToken: undefined },
@@ -138,6 +140,8 @@ const REJECTED: [flag: string, value: string][] = [
   ["serve-port", "http"],
   ["heal-on-start", "sometimes"],
   ["hook-wait", "soon"],
+  ["min-drain-duration", "10"],
+  ["health-check-fail-delay", "-2s"],
   ["log-level", "verbose"],
   ["log-format", "xml"],
 ];

@@ -8,16 +8,13 @@ import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import { version } from "../../package.json";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { escapesAllowed } from "../log.ts";
+import type { CommandModule } from "./command.ts";
+import { dialectOf, ENVOY_COMMANDS } from "./commands/envoy.ts";
 import * as runCommandModule from "./commands/run.ts";
 import * as shutdownCommand from "./commands/shutdown.ts";
 import * as shutdownManagerCommand from "./commands/shutdown-manager.ts";
 import * as statusCommand from "./commands/status.ts";
 import { UsageError } from "./option-kinds.ts";
-
-interface CommandModule {
-  default: CommandDef<ArgsDef>;
-  examples: string[];
-}
 
 const COMMANDS: Record<string, CommandModule> = {
   "shutdown-manager": shutdownManagerCommand as CommandModule,
@@ -41,10 +38,24 @@ async function usage(module?: CommandModule): Promise<string> {
   return (await escapesAllowed(1)) ? text : Bun.stripANSI(text);
 }
 
+/** The command the arguments name, the words that named it, and the rest: one of ours, or `envoy <name>` in a dialect. */
+function resolveCommand(argv: string[]): { module: CommandModule; path: string; rest: string[] } {
+  const [name = "", ...rest] = argv;
+  if (name === "envoy") {
+    const table = ENVOY_COMMANDS[dialectOf()];
+    const [sub = "", ...subRest] = rest;
+    const module = table[sub];
+    if (!module) throw new UsageError(`unknown command "envoy ${sub}" (envoy commands: ${Object.keys(table).join(", ")})`);
+    return { module, path: `envoy ${sub}`, rest: subRest };
+  }
+  const module = COMMANDS[name];
+  if (!module) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")}, envoy)`);
+  return { module, path: name, rest };
+}
+
 /** Runs the CLI with the given arguments and returns the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  const module = name === undefined ? undefined : COMMANDS[name];
+  const [name] = argv;
   try {
     if (name === undefined || HELP.has(name)) {
       process.stdout.write(`${await usage()}\n`);
@@ -54,7 +65,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stdout.write(`${version}\n`);
       return 0;
     }
-    if (!module) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")})`);
+    const { module, path, rest } = resolveCommand(argv);
     // Help is asked before `--`; after it, `--help` belongs to the command being run.
     const ownArgs = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
     if (ownArgs.some((arg) => HELP.has(arg))) {
@@ -65,7 +76,7 @@ export async function runCli(argv: string[]): Promise<number> {
       const result: unknown = await module.default.run?.({ rawArgs: rest, args: {} as ParsedArgs<ArgsDef>, cmd: module.default });
       return typeof result === "number" ? result : 0;
     } catch (error) {
-      if (error instanceof UsageError) throw new UsageError(`${error.message} (see 'envoy-shutdown-manager ${name} --help')`);
+      if (error instanceof UsageError) throw new UsageError(`${error.message} (see 'envoy-shutdown-manager ${path} --help')`);
       throw error;
     }
   } catch (error) {

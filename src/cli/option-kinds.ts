@@ -13,8 +13,8 @@ export interface Option<T> {
   flag: string;
   /** The default as a user would type it; undefined means "unset". */
   default: string | undefined;
-  /** The default as help shows it, where that differs (a duration in Go's canonical form). */
-  defaultShown?: string;
+  /** How help shows a value, where that differs from how it was written (a duration in Go's canonical form). */
+  display?: (text: string) => string;
   description: string;
   valueHint: string;
   /** Booleans take no value (`--x`, `--no-x`) or `--x=<true|false|1|0|yes|no>`. */
@@ -44,7 +44,7 @@ export function duration(flag: string, defaultValue: string, description: string
   const expected = `a Go duration${positive ? " greater than zero" : ""} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
   return option(flag, {
     default: defaultValue,
-    defaultShown: formatDuration(parseDuration(defaultValue) ?? 0),
+    display: (text) => formatDuration(parseDuration(text) ?? 0),
     description,
     valueHint: "duration",
     parse(text) {
@@ -117,6 +117,21 @@ export function text<T>(flag: string, spec: TextSpec & { parse?: (text: string) 
   return option<T | string>(flag, { ...spec, parse: spec.parse ?? ((value: string) => value) });
 }
 
+/** The same option under another tool's flag name, default or help: how other shutdown managers' flags map onto ours. */
+export function alias<T>(option: Option<T>, changes: Partial<Pick<Option<T>, "flag" | "default" | "description">>): Option<T> {
+  return { ...option, ...changes };
+}
+
+/** A flag another tool takes and this program accepts but does not use; help says so. */
+export function ignored(flag: string, description: string): Option<string> {
+  return option(flag, {
+    default: undefined,
+    description: `${description}: accepted and ignored`,
+    valueHint: "value",
+    parse: (text) => text,
+  });
+}
+
 /** The environment variable that stands in for a flag: ENVOY_SHUTDOWN_CHECK_INTERVAL for --check-interval. */
 export function envName(flag: string): string {
   return `ENVOY_SHUTDOWN_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -124,7 +139,7 @@ export function envName(flag: string): string {
 
 /** The help line: description, default and environment variable. */
 function describe(spec: Option<unknown>): string {
-  const shown = spec.defaultShown ?? spec.default ?? "unset";
+  const shown = spec.default === undefined ? "unset" : (spec.display?.(spec.default) ?? spec.default);
   return `${spec.description} (default: ${shown}; env ${envName(spec.flag)})`;
 }
 

@@ -65,6 +65,16 @@ export const drainOptions = {
     "Give up draining after this long (0 = no limit; kubelet's grace period still applies); bounds the hook in every mode",
   ),
   drainListeners: toggle("drain-listeners", false, "Also POST /drain_listeners?graceful&skip_exit (Envoy cannot undo it)"),
+  minDrainMs: duration(
+    "min-drain-duration",
+    "0s",
+    "The drain is not complete before this long, whatever the count (time for endpoints to be deprogrammed)",
+  ),
+  healthCheckFailDelayMs: duration(
+    "health-check-fail-delay",
+    "0s",
+    "Start Envoy's graceful listener drain first, and fail health checks only this long after it (0 = fail them at once)",
+  ),
   adminUnreachableThreshold: count(
     "admin-unreachable-threshold",
     "3",

@@ -68,6 +68,13 @@ export interface DrainSettings {
   drainListeners: boolean;
   /** Refusals in a row, from an Envoy that had answered, after which it counts as gone. */
   adminUnreachableThreshold: number;
+  /** The drain is not complete before this long, whatever the count (Envoy Gateway's minimum drain duration). */
+  minDrainMs: number;
+  /**
+   * Start Envoy's listener drain first and fail health checks only this long after it, so load balancers that
+   * follow readiness keep sending traffic while connections already drain (0: fail them at once).
+   */
+  healthCheckFailDelayMs: number;
 }
 
 /** How POST /healthcheck/fail is retried. */
@@ -219,15 +226,22 @@ export class Drain {
 
   /** The steps in order; each wait and each admin call ends early when the drain ends. */
   private async sequence(): Promise<DrainEnded> {
-    await this.wait(this.settings.drainDelayMs);
-    await this.failHealthChecks();
-    if (this.settings.drainListeners) await this.drainListeners();
-    await this.wait(this.settings.checkDelayMs);
+    const { drainDelayMs, healthCheckFailDelayMs, drainListeners, checkDelayMs, minOpenConnections, minDrainMs } = this.settings;
+    await this.wait(drainDelayMs);
+    if (healthCheckFailDelayMs > 0) {
+      await this.drainListeners();
+      await this.wait(healthCheckFailDelayMs);
+      await this.failHealthChecks();
+    } else {
+      await this.failHealthChecks();
+      if (drainListeners) await this.drainListeners();
+    }
+    await this.wait(checkDelayMs);
     for (;;) {
       const count = await this.poll();
       // A count taken while Envoy passes health checks says nothing about a drain: fail them again and count anew.
       if (count?.live) await this.refailHealthChecks();
-      else if (count && count.total <= this.settings.minOpenConnections) return new DrainEnded("drained", "threshold");
+      else if (count && count.total <= minOpenConnections && this.elapsedMs() >= minDrainMs) return new DrainEnded("drained", "threshold");
       await this.wait(this.settings.checkIntervalMs);
     }
   }

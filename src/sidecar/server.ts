@@ -102,6 +102,8 @@ export function startServer(options: ServerOptions): Server<undefined> {
   const routes = {
     "/healthz": { GET: text(200, "OK") },
     "/shutdown": { GET: shutdown, POST: shutdown },
+    // Envoy Gateway's path for the same hook, so its Envoy containers work unchanged.
+    "/shutdown/ready": { GET: shutdown, POST: shutdown },
     "/status": { GET: () => Response.json(statusReport(drain.snapshot, counters, options.settings)) },
     "/metrics": {
       GET: () =>

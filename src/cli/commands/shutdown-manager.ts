@@ -1,8 +1,8 @@
-import type { ArgsDef, CommandDef } from "citty";
-import { configureLogging } from "../../log.ts";
+import type { ArgsDef, CommandDef, CommandMeta } from "citty";
+import { configureLogging, type LoggingOptions } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
-import { runSidecar } from "../../sidecar/sidecar.ts";
-import { readOptions, toArgs, UsageError } from "../option-kinds.ts";
+import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
+import { type CommandOptions, readOptions, toArgs, UsageError } from "../option-kinds.ts";
 import { adminOptions, checkReadyFile, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
@@ -13,23 +13,36 @@ export const examples = [
   "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN=s3cret envoy-shutdown-manager shutdown-manager --serve-port 8090",
 ];
 
-export default {
-  meta: {
+/** The sidecar command under any flag table that yields its settings (ours, or another tool's names and defaults). */
+export function sidecarCommand<C extends CommandOptions>(
+  meta: CommandMeta,
+  table: C,
+  read: (rawArgs: string[]) => SidecarSettings & { log: LoggingOptions },
+) {
+  return {
+    meta,
+    args: toArgs(table),
+    async run({ rawArgs }) {
+      const settings = read(rawArgs);
+      await checkReadyFile(settings.handoff.readyFile);
+      await configureLogging(settings.log);
+      try {
+        return await runSidecar(settings);
+      } catch (error) {
+        throw listenUsageError(error);
+      }
+    },
+  } satisfies CommandDef<ArgsDef>;
+}
+
+export default sidecarCommand(
+  {
     name: "shutdown-manager",
     description: "Run the sidecar: /healthz for liveness, /shutdown for the preStop httpGet hook, /status and /metrics",
   },
-  args: toArgs(options),
-  async run({ rawArgs }) {
-    const settings = readOptions(options, rawArgs);
-    await checkReadyFile(settings.handoff.readyFile);
-    await configureLogging(settings.log);
-    try {
-      return await runSidecar(settings);
-    } catch (error) {
-      throw listenUsageError(error);
-    }
-  },
-} satisfies CommandDef<ArgsDef>;
+  options,
+  (rawArgs) => readOptions(options, rawArgs),
+);
 
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
 export function listenUsageError(error: unknown): unknown {

@@ -1,9 +1,9 @@
-import type { ArgsDef, CommandDef } from "citty";
+import type { ArgsDef, CommandDef, CommandMeta } from "citty";
 import { logPoll } from "../../drain/drain.ts";
-import { runShutdownHook } from "../../hook/hook.ts";
+import { type HookSettings, runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
-import { configureLogging, containerLogMirror, escapesAllowed } from "../../log.ts";
-import { readOptions, toArgs } from "../option-kinds.ts";
+import { configureLogging, containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
+import { type CommandOptions, readOptions, toArgs } from "../option-kinds.ts";
 import { adminOptions, checkReadyFile, drainOptions, handoffOptions, logOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, log: logOptions };
@@ -14,23 +14,36 @@ export const examples = [
   "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
 ];
 
-export default {
-  meta: {
+/** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
+export function hookCommand<C extends CommandOptions>(
+  meta: CommandMeta,
+  table: C,
+  read: (rawArgs: string[]) => HookSettings & { log: LoggingOptions },
+) {
+  return {
+    meta,
+    args: toArgs(table),
+    async run({ rawArgs }) {
+      const settings = read(rawArgs);
+      await checkReadyFile(settings.handoff.readyFile);
+      await configureLogging({ ...settings.log, mirrorPath: containerLogMirror() });
+      if (!(await escapesAllowed(2))) return runShutdownHook(settings, logPoll);
+      const line = progressLine();
+      try {
+        return await runShutdownHook(settings, line.update);
+      } finally {
+        line.end();
+      }
+    },
+  } satisfies CommandDef<ArgsDef>;
+}
+
+export default hookCommand(
+  {
     name: "shutdown",
     description:
       "Drain Envoy as a preStop exec hook: joins a sidecar on 127.0.0.1:<serve-port> or drains by itself; exit 0 drained, 1 failed or timed out, 2 bad usage",
   },
-  args: toArgs(options),
-  async run({ rawArgs }) {
-    const settings = readOptions(options, rawArgs);
-    await checkReadyFile(settings.handoff.readyFile);
-    await configureLogging({ ...settings.log, mirrorPath: containerLogMirror() });
-    if (!(await escapesAllowed(2))) return runShutdownHook(settings, logPoll);
-    const line = progressLine();
-    try {
-      return await runShutdownHook(settings, line.update);
-    } finally {
-      line.end();
-    }
-  },
-} satisfies CommandDef<ArgsDef>;
+  options,
+  (rawArgs) => readOptions(options, rawArgs),
+);

@@ -1,0 +1,109 @@
+/**
+ * `envoy shutdown-manager` and `envoy shutdown`: the command lines of Contour's and Envoy Gateway's shutdown
+ * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
+ * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
+ */
+import type { CommandModule } from "../command.ts";
+import { alias, ignored, readOptions } from "../option-kinds.ts";
+import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
+import { hookCommand } from "./shutdown.ts";
+import { sidecarCommand } from "./shutdown-manager.ts";
+
+export type Dialect = "contour" | "envoy-gateway";
+
+/** The dialect the executable was started as, from argv[0]'s file name. */
+export function dialectOf(argv0: string = process.argv0): Dialect {
+  return argv0.slice(argv0.lastIndexOf("/") + 1) === "envoy-gateway" ? "envoy-gateway" : "contour";
+}
+
+// Contour: the admin API is a Unix socket in the shared /admin emptyDir, connections are counted as Contour counts
+// them (HTTP connection managers), and the first count comes right after failing health checks.
+const contourAdmin = {
+  ...adminOptions,
+  address: alias(adminOptions.address, { default: "/admin/admin.sock" }),
+  connectionStat: alias(adminOptions.connectionStat, { default: "http" }),
+};
+const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }) };
+const contourCompat = { adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)") };
+const contourSidecar = { admin: contourAdmin, drain: contourDrain, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
+const contourHook = { admin: contourAdmin, drain: contourDrain, handoff: handoffOptions, log: logOptions, compat: contourCompat };
+
+// Envoy Gateway: admin on 127.0.0.1:19000, the sidecar on :19002 (its Envoy calls /shutdown/ready), the ready file
+// in /tmp, a count every second, its graceful listener drain always on, and its flag names.
+const gatewayAdmin = { ...adminOptions, address: alias(adminOptions.address, { default: "127.0.0.1:19000" }) };
+const gatewayHandoff = {
+  ...handoffOptions,
+  servePort: alias(handoffOptions.servePort, { default: "19002" }),
+  readyFile: alias(handoffOptions.readyFile, { default: "/tmp/shutdown-ready" }),
+};
+const gatewayDrain = {
+  ...drainOptions,
+  checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }),
+  checkIntervalMs: alias(drainOptions.checkIntervalMs, { default: "1s" }),
+  drainListeners: alias(drainOptions.drainListeners, { default: "true" }),
+  minDrainMs: alias(drainOptions.minDrainMs, { default: "10s" }),
+  minOpenConnections: alias(drainOptions.minOpenConnections, {
+    flag: "exit-at-connections",
+    description: "Envoy Gateway's name for --min-open-connections: the drain is complete at or below this many open connections",
+  }),
+  drainTimeoutMs: alias(drainOptions.drainTimeoutMs, { default: "60s" }),
+};
+const gatewaySidecarDrain = {
+  ...gatewayDrain,
+  drainTimeoutMs: alias(drainOptions.drainTimeoutMs, {
+    flag: "ready-timeout",
+    default: "610s",
+    description: "Envoy Gateway's --ready-timeout: how long a /shutdown/ready waiter waits; it bounds the sidecar's drain",
+  }),
+};
+const gatewaySidecar = {
+  admin: gatewayAdmin,
+  drain: gatewaySidecarDrain,
+  handoff: gatewayHandoff,
+  sidecar: sidecarOptions,
+  log: logOptions,
+};
+const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, log: logOptions };
+
+const SIDECAR_META = { name: "shutdown-manager", description: "" };
+const HOOK_META = { name: "shutdown", description: "" };
+
+/** The `envoy` subcommands of each dialect, with the examples their help shows. */
+export const ENVOY_COMMANDS: Record<Dialect, Record<string, CommandModule>> = {
+  contour: {
+    "shutdown-manager": {
+      default: sidecarCommand(
+        { ...SIDECAR_META, description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults" },
+        contourSidecar,
+        (rawArgs) => readOptions(contourSidecar, rawArgs),
+      ),
+      examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
+    },
+    shutdown: {
+      default: hookCommand(
+        { ...HOOK_META, description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults" },
+        contourHook,
+        (rawArgs) => readOptions(contourHook, rawArgs),
+      ),
+      examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
+    },
+  },
+  "envoy-gateway": {
+    "shutdown-manager": {
+      default: sidecarCommand(
+        { ...SIDECAR_META, description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready" },
+        gatewaySidecar,
+        (rawArgs) => readOptions(gatewaySidecar, rawArgs),
+      ),
+      examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
+    },
+    shutdown: {
+      default: hookCommand(
+        { ...HOOK_META, description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults" },
+        gatewayHook,
+        (rawArgs) => readOptions(gatewayHook, rawArgs),
+      ),
+      examples: ["envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s --exit-at-connections=0"],
+    },
+  },
+};

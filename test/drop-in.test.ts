@@ -1,0 +1,94 @@
+/**
+ * Contour's and Envoy Gateway's container arguments, unchanged, against the compiled executable started under their
+ * names (the image links `/bin/contour` and `envoy-gateway` to it). Only the environment points the processes at
+ * the test's fake Envoy, ports and files.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { compiledExecutable } from "./support/compiled.ts";
+import { fakeEnvoy, tempDir } from "./support/fixtures.ts";
+import { spawnCli, within } from "./support/process.ts";
+
+const binary = await compiledExecutable();
+
+/** The executable under another tool's name, in a directory of its own. */
+function linkedAs(name: string): string {
+  const path = join(tempDir(), name);
+  symlinkSync(binary, path);
+  return path;
+}
+
+/** Starts a sidecar with `args` as the other tool's manifest has them; resolves with its port. */
+async function startSidecar(cli: string, args: string[], env: Record<string, string>) {
+  const sidecar = spawnCli(args, { cli: [cli], env: { ...env, ENVOY_SHUTDOWN_SERVE_PORT: "0" } });
+  const listening = await sidecar.waitForLog((line) => line.msg === "shutdown-manager listening");
+  return { sidecar, port: listening.port as number };
+}
+
+describe("Contour's DaemonSet: `contour envoy shutdown-manager` and the preStop `contour envoy shutdown`", () => {
+  test("the unchanged arguments drain Envoy with Contour's meaning: HTTP connections counted, first count at once", async () => {
+    const dir = tempDir();
+    const socket = join(dir, "admin.sock");
+    const fake = await fakeEnvoy({ unixSocket: socket, connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const env = {
+      ENVOY_SHUTDOWN_ADMIN_ADDRESS: socket,
+      ENVOY_SHUTDOWN_READY_FILE: join(dir, "ok"),
+      ENVOY_SHUTDOWN_CHECK_INTERVAL: "100ms",
+    };
+    const contour = linkedAs("contour");
+    const { port } = await startSidecar(contour, ["envoy", "shutdown-manager"], env);
+    // kubelet: Envoy's httpGet /shutdown, and the sidecar's exec hook, at once.
+    const envoyHook = fetch(`http://127.0.0.1:${port}/shutdown`);
+    const hook = spawnCli(["envoy", "shutdown"], { cli: [contour], env: { ...env, ENVOY_SHUTDOWN_SERVE_PORT: String(port) } });
+    expect(await within(10_000, hook.exited)).toBe(0);
+    expect((await within(5000, envoyHook)).status).toBe(200);
+    expect(readFileSync(join(dir, "ok"), "utf8")).toBe("drained\n");
+    expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
+    // Contour counts HTTP connection managers from the Prometheus output, and begins right after the fail.
+    const polls = fake.calls("/stats/prometheus");
+    expect(polls.length).toBeGreaterThan(0);
+    expect((polls[0]?.at ?? 0) - (fake.calls("/healthcheck/fail")[0]?.at ?? 0)).toBeLessThan(1000);
+  });
+
+  test("every flag Contour's commands take is accepted, --admin-port too (and ignored)", async () => {
+    const dir = tempDir();
+    const socket = join(dir, "admin.sock");
+    const fake = await fakeEnvoy({ unixSocket: socket, connections: 0 });
+    const contour = linkedAs("contour");
+    const readyFile = join(dir, "ok");
+    const hook = spawnCli(
+      ["envoy", "shutdown", `--admin-address=${socket}`, "--admin-port=9001", "--check-delay=0s", "--check-interval=100ms"].concat([
+        "--drain-delay=0s",
+        "--min-open-connections=0",
+        `--ready-file=${readyFile}`,
+      ]),
+      { cli: [contour], env: { ENVOY_SHUTDOWN_SERVE_PORT: "0" } },
+    );
+    expect(await within(5000, hook.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    const sidecar = spawnCli(["envoy", "shutdown-manager", "--serve-port=0", `--ready-file=${readyFile}`], { cli: [contour] });
+    await sidecar.waitForLog((line) => line.msg === "shutdown-manager listening");
+  });
+});
+
+describe("Envoy Gateway's proxy: `envoy-gateway envoy shutdown-manager` and the preStop `envoy-gateway envoy shutdown`", () => {
+  test("the unchanged arguments drain Envoy: listener drain too, /shutdown/ready released, never before --min-drain-duration", async () => {
+    const dir = tempDir();
+    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const env = { ENVOY_SHUTDOWN_ADMIN_ADDRESS: fake.adminAddress, ENVOY_SHUTDOWN_READY_FILE: join(dir, "shutdown-ready") };
+    const gateway = linkedAs("envoy-gateway");
+    const { port } = await startSidecar(gateway, ["envoy", "shutdown-manager", "--ready-timeout=610s"], env);
+    const envoyHook = fetch(`http://127.0.0.1:${port}/shutdown/ready`);
+    const started = Date.now();
+    const hook = spawnCli(["envoy", "shutdown", "--drain-timeout=60s", "--min-drain-duration=10s", "--exit-at-connections=0"], {
+      cli: [gateway],
+      env: { ...env, ENVOY_SHUTDOWN_SERVE_PORT: String(port) },
+    });
+    expect(await within(20_000, hook.exited)).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(10_000);
+    expect((await within(5000, envoyHook)).status).toBe(200);
+    expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
+    expect(fake.calls("/drain_listeners", "POST").map((call) => call.query)).toEqual(["graceful&skip_exit"]);
+  }, 30_000);
+});
