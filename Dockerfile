@@ -8,11 +8,18 @@ RUN bun install --production --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 # --bytecode: precompiled JavaScript, for a faster start (npm run bench compares the builds; README, "Cost and speed").
-RUN bun build src/cli/main.ts --compile --minify --bytecode --outfile /out/envoy-shutdown-manager
+RUN bun build src/cli/main.ts --compile --minify --bytecode --outfile /out/local-bin/envoy-shutdown-manager
+# The names Contour's and Envoy Gateway's manifests start their shutdown managers by, so that swapping the image is
+# all a drop-in takes: started as `contour` or `envoy-gateway`, `envoy shutdown-manager|shutdown` speaks that tool's flags.
+RUN mkdir -p /out/bin \
+ && ln -s /usr/local/bin/envoy-shutdown-manager /out/bin/contour \
+ && ln -s envoy-shutdown-manager /out/local-bin/envoy-gateway
 
 # Run: the executable links against glibc, so a distroless base with libc (and no shell), as a non-root user.
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /out/envoy-shutdown-manager /usr/local/bin/envoy-shutdown-manager
+# Directories are copied with their symbolic links as links.
+COPY --from=build /out/local-bin/ /usr/local/bin/
+COPY --from=build /out/bin/ /bin/
 USER 65532:65532
 EXPOSE 8090
 # Works with readOnlyRootFilesystem: the only file it writes is --ready-file (default /admin/ok), on a shared emptyDir.

@@ -5,12 +5,21 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync, symlinkSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { compiledExecutable } from "./support/compiled.ts";
 import { fakeEnvoy, tempDir } from "./support/fixtures.ts";
 import { spawnCli, within } from "./support/process.ts";
 
 const binary = await compiledExecutable();
+const ROOT = new URL("..", import.meta.url).pathname;
+
+// Contour's command lines, as its DaemonSet (examples/contour) starts the shutdown manager and runs its hook.
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, read field by field
+const contourDaemonSet = Bun.YAML.parse(readFileSync(`${ROOT}examples/contour/envoy-daemonset.yaml`, "utf8")) as any;
+const contourContainer = contourDaemonSet.spec.template.spec.containers.find((c: { name: string }) => c.name === "shutdown-manager");
+const [contourExecutable = ""] = contourContainer.command as string[];
+const contourSidecarArgs = contourContainer.args as string[];
+const [hookExecutable, ...contourHookArgs] = contourContainer.lifecycle.preStop.exec.command as string[];
 
 /** The executable under another tool's name, in a directory of its own. */
 function linkedAs(name: string): string {
@@ -27,6 +36,14 @@ async function startSidecar(cli: string, args: string[], env: Record<string, str
 }
 
 describe("Contour's DaemonSet: `contour envoy shutdown-manager` and the preStop `contour envoy shutdown`", () => {
+  test("the image starts the executable under the name Contour's manifest uses", () => {
+    const dockerfile = readFileSync(`${ROOT}Dockerfile`, "utf8");
+    expect(dockerfile).toContain(`ln -s /usr/local/bin/envoy-shutdown-manager /out/bin/${basename(contourExecutable)}`);
+    expect(dockerfile).toContain("COPY --from=build /out/bin/ /bin/");
+    expect(contourExecutable).toBe("/bin/contour");
+    expect(dockerfile).toContain("ln -s envoy-shutdown-manager /out/local-bin/envoy-gateway");
+  });
+
   test("the unchanged arguments drain Envoy with Contour's meaning: HTTP connections counted, first count at once", async () => {
     const dir = tempDir();
     const socket = join(dir, "admin.sock");
@@ -36,11 +53,12 @@ describe("Contour's DaemonSet: `contour envoy shutdown-manager` and the preStop 
       ENVOY_SHUTDOWN_READY_FILE: join(dir, "ok"),
       ENVOY_SHUTDOWN_CHECK_INTERVAL: "100ms",
     };
-    const contour = linkedAs("contour");
-    const { port } = await startSidecar(contour, ["envoy", "shutdown-manager"], env);
+    expect(hookExecutable).toBe(contourExecutable);
+    const contour = linkedAs(basename(contourExecutable));
+    const { port } = await startSidecar(contour, contourSidecarArgs, env);
     // kubelet: Envoy's httpGet /shutdown, and the sidecar's exec hook, at once.
     const envoyHook = fetch(`http://127.0.0.1:${port}/shutdown`);
-    const hook = spawnCli(["envoy", "shutdown"], { cli: [contour], env: { ...env, ENVOY_SHUTDOWN_SERVE_PORT: String(port) } });
+    const hook = spawnCli(contourHookArgs, { cli: [contour], env: { ...env, ENVOY_SHUTDOWN_SERVE_PORT: String(port) } });
     expect(await within(10_000, hook.exited)).toBe(0);
     expect((await within(5000, envoyHook)).status).toBe(200);
     expect(readFileSync(join(dir, "ok"), "utf8")).toBe("drained\n");

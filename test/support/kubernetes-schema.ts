@@ -1,0 +1,76 @@
+/**
+ * Checks Kubernetes manifests against the API's own schemas, as kubernetes-models ships them: its validators catch
+ * wrong types, formats and missing required fields; its TypeScript types, given each manifest as an object literal,
+ * make the compiler reject any field the API does not have (a misspelled one included), which the validators let pass.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Pod } from "kubernetes-models/v1/Pod";
+import { Secret } from "kubernetes-models/v1/Secret";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+// biome-ignore lint/suspicious/noExplicitAny: a manifest is arbitrary YAML until it has been checked
+export type Manifest = Record<string, any>;
+
+/** Each kind the examples use: its model (runtime validation) and where its type is declared. */
+const KINDS: Record<string, { model: new (data: never) => { validate(): void }; module: string; type: string }> = {
+  Deployment: { model: Deployment, module: "kubernetes-models/apps/v1/Deployment", type: "IDeployment" },
+  DaemonSet: { model: DaemonSet, module: "kubernetes-models/apps/v1/DaemonSet", type: "IDaemonSet" },
+  Pod: { model: Pod, module: "kubernetes-models/v1/Pod", type: "IPod" },
+  ConfigMap: { model: ConfigMap, module: "kubernetes-models/v1/ConfigMap", type: "IConfigMap" },
+  Secret: { model: Secret, module: "kubernetes-models/v1/Secret", type: "ISecret" },
+};
+
+/** Whether a YAML document is a Kubernetes object this checker knows (Compose files and Kustomizations are not). */
+export const isKubernetesObject = (doc: Manifest) => typeof doc?.kind === "string" && doc.kind in KINDS;
+
+/** Every problem found in `manifests`, each prefixed with its name; empty when all are valid. */
+export function schemaProblems(manifests: { name: string; doc: Manifest }[]): string[] {
+  const problems: string[] = [];
+  for (const { name, doc } of manifests) {
+    const kind = KINDS[doc.kind];
+    if (!kind) {
+      problems.push(`${name}: kind ${JSON.stringify(doc.kind)} is not checked`);
+      continue;
+    }
+    try {
+      new kind.model(structuredClone(doc) as never).validate();
+    } catch (error) {
+      problems.push(`${name}: ${(error as Error).message}`);
+    }
+  }
+  return problems.concat(typeProblems(manifests.filter(({ doc }) => doc.kind in KINDS)));
+}
+
+/** Type-checks each manifest as a literal of its kind's interface; one line per manifest, so errors map back. */
+function typeProblems(manifests: { name: string; doc: Manifest }[]): string[] {
+  // Inside node_modules, so that the compiler finds kubernetes-models from there.
+  const dir = join(ROOT, "node_modules", ".cache", `schema-check-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    const kinds = [...new Set(manifests.map(({ doc }) => doc.kind as string))];
+    const imports = kinds.map((kind) => `import type { ${KINDS[kind]?.type} } from "${KINDS[kind]?.module}";`);
+    const lines = manifests.map(({ doc }, i) => `export const manifest${i}: ${KINDS[doc.kind]?.type} = ${JSON.stringify(doc)};`);
+    writeFileSync(join(dir, "manifests.ts"), [...imports, ...lines].join("\n"));
+    const tsconfig = {
+      compilerOptions: { strict: true, noEmit: true, module: "Preserve", moduleResolution: "bundler", skipLibCheck: true, types: [] },
+      files: ["manifests.ts"],
+    };
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
+    const tsc = Bun.spawnSync([join(ROOT, "node_modules", ".bin", "tsc"), "-p", dir], { stdout: "pipe", stderr: "pipe" });
+    const output = `${tsc.stdout.toString()}${tsc.stderr.toString()}`;
+    return output
+      .split("\n")
+      .filter((line) => line.includes("error TS"))
+      .map((line) => {
+        const row = Number(/manifests\.ts\((\d+),/.exec(line)?.[1]) - imports.length - 1;
+        return `${manifests[row]?.name ?? "manifests"}: ${line.slice(line.indexOf("error TS"))}`;
+      });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
