@@ -38,10 +38,11 @@ const report = (event: string, fields: Record<string, unknown> = {}) =>
 
 // Hot restart: the previous epoch gives up the admin socket and leaves, as Envoy's parent process does.
 const parentInfo = join(infoDir, `epoch-${epoch - 1}.json`);
+const handedOver = (n: number) => join(infoDir, `epoch-${n}.handed-over`);
 if (epoch > 0 && existsSync(parentInfo)) {
   const parent = JSON.parse(readFileSync(parentInfo, "utf8")) as { pid: number };
   process.kill(parent.pid, "SIGUSR2");
-  for (let i = 0; i < 100 && existsSync(adminSocket); i++) await Bun.sleep(10);
+  for (let i = 0; i < 500 && !existsSync(handedOver(epoch - 1)); i++) await Bun.sleep(10);
 }
 rmSync(adminSocket, { force: true });
 
@@ -77,7 +78,7 @@ process.on("SIGUSR2", () => {
   report("replaced");
   replaced = true;
   envoy.stopAdmin();
-  rmSync(adminSocket as string, { force: true });
+  writeFileSync(handedOver(epoch), "");
   setTimeout(() => void exit(0, "replaced by a newer epoch"), Number(flag("--parent-exit-after") ?? 200));
 });
 
