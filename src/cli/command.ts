@@ -1,7 +1,41 @@
-/** What a command file exports: citty's definition (its meta and args render the help) and the examples help shows. */
-import type { ArgsDef, CommandDef } from "citty";
+/** What a command file exports, and the one shape of a command that reads a flag table into settings and runs them. */
+import type { ArgsDef, CommandDef, CommandMeta } from "citty";
+import { configureLogging, type LoggingOptions } from "../log.ts";
+import type { HandoffSettings } from "../sidecar/client.ts";
+import { type CommandOptions, toArgs } from "./option-kinds.ts";
+import { checkReadyFile } from "./options.ts";
 
+/** A command file's exports: citty's definition (its meta and args render the help) and the examples help shows. */
 export interface CommandModule {
   default: CommandDef<ArgsDef>;
   examples: readonly string[];
+}
+
+/** The settings every such command has: where the ready file is, and how to log. */
+interface CommonSettings {
+  handoff: Pick<HandoffSettings, "readyFile">;
+  log: LoggingOptions;
+}
+
+/**
+ * A command whose flags are `table`: `read` turns the raw arguments into settings, which are checked (the ready file
+ * is not a directory), set up logging (`logging` may add to it), then go to `body`, whose result is the exit code.
+ */
+export function settingsCommand<S extends CommonSettings>(
+  meta: CommandMeta,
+  table: CommandOptions,
+  read: (rawArgs: string[]) => S,
+  body: (settings: S) => Promise<number>,
+  logging: (settings: S) => LoggingOptions = (settings) => settings.log,
+) {
+  return {
+    meta,
+    args: toArgs(table),
+    async run({ rawArgs }) {
+      const settings = read(rawArgs);
+      await checkReadyFile(settings.handoff.readyFile);
+      await configureLogging(logging(settings));
+      return body(settings);
+    },
+  } satisfies CommandDef<ArgsDef>;
 }

@@ -1,16 +1,7 @@
-import type { ArgsDef, CommandDef } from "citty";
-import { configureLogging } from "../../log.ts";
 import { ChildStartError, runSupervisor } from "../../supervisor/supervisor.ts";
-import { readOptions, toArgs, UsageError } from "../option-kinds.ts";
-import {
-  adminOptions,
-  checkReadyFile,
-  drainOptions,
-  logOptions,
-  serveOptions,
-  supervisorHandoffOptions,
-  supervisorOptions,
-} from "../options.ts";
+import { settingsCommand } from "../command.ts";
+import { readOptions, UsageError } from "../option-kinds.ts";
+import { adminOptions, drainOptions, logOptions, serveOptions, supervisorHandoffOptions, supervisorOptions } from "../options.ts";
 import { listenUsageError } from "./shutdown-manager.ts";
 
 export const options = {
@@ -38,24 +29,24 @@ export function splitCommand(rawArgs: string[]): { flags: string[]; command: str
   return { flags: rawArgs.slice(0, at), command };
 }
 
-export default {
-  meta: {
+/** The settings `run` reads: the sidecar's, the supervisor's, and the command after `--`. */
+function readRun(rawArgs: string[]) {
+  const { flags, command } = splitCommand(rawArgs);
+  const settings = readOptions(options, flags);
+  // A signal here means "drain now": there is no hook on its way to wait for.
+  return { ...settings, sidecar: { ...settings.serve, hookWaitMs: 0 }, command };
+}
+
+export default settingsCommand(
+  {
     name: "run",
     description:
       "Run Envoy as a child and drain it before it stops: SIGTERM/SIGINT drain, then stop it (SIGKILL after --stop-timeout); serves /healthz, /shutdown, /status and /metrics; exits with Envoy's code",
   },
-  args: toArgs(options),
-  async run({ rawArgs }) {
-    const { flags, command } = splitCommand(rawArgs);
-    const settings = readOptions(options, flags);
-    await checkReadyFile(settings.handoff.readyFile);
-    await configureLogging(settings.log);
-    const sidecarSettings = { ...settings, sidecar: { ...settings.serve, hookWaitMs: 0 } };
-    try {
-      return await runSupervisor(sidecarSettings, settings.supervisor, command);
-    } catch (error) {
-      if (error instanceof ChildStartError) throw new UsageError(error.message);
-      throw listenUsageError(error);
-    }
-  },
-} satisfies CommandDef<ArgsDef>;
+  options,
+  readRun,
+  (settings) =>
+    runSupervisor(settings, settings.supervisor, settings.command).catch((error) =>
+      Promise.reject(error instanceof ChildStartError ? new UsageError(error.message) : listenUsageError(error)),
+    ),
+);

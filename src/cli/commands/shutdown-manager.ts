@@ -1,9 +1,10 @@
-import type { ArgsDef, CommandDef, CommandMeta } from "citty";
-import { configureLogging, type LoggingOptions } from "../../log.ts";
+import type { CommandMeta } from "citty";
+import type { LoggingOptions } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
-import { type CommandOptions, readOptions, toArgs, UsageError } from "../option-kinds.ts";
-import { adminOptions, checkReadyFile, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
+import { settingsCommand } from "../command.ts";
+import { type CommandOptions, readOptions, UsageError } from "../option-kinds.ts";
+import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
 
@@ -14,25 +15,12 @@ export const examples = [
 ];
 
 /** The sidecar command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function sidecarCommand<C extends CommandOptions>(
+export function sidecarCommand(
   meta: CommandMeta,
-  table: C,
+  table: CommandOptions,
   read: (rawArgs: string[]) => SidecarSettings & { log: LoggingOptions },
 ) {
-  return {
-    meta,
-    args: toArgs(table),
-    async run({ rawArgs }) {
-      const settings = read(rawArgs);
-      await checkReadyFile(settings.handoff.readyFile);
-      await configureLogging(settings.log);
-      try {
-        return await runSidecar(settings);
-      } catch (error) {
-        throw listenUsageError(error);
-      }
-    },
-  } satisfies CommandDef<ArgsDef>;
+  return settingsCommand(meta, table, read, (settings) => runSidecar(settings).catch((error) => Promise.reject(listenUsageError(error))));
 }
 
 export default sidecarCommand(

@@ -1,10 +1,11 @@
-import type { ArgsDef, CommandDef, CommandMeta } from "citty";
+import type { CommandMeta } from "citty";
 import { logPoll } from "../../drain/drain.ts";
 import { type HookSettings, runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
-import { configureLogging, containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
-import { type CommandOptions, readOptions, toArgs } from "../option-kinds.ts";
-import { adminOptions, checkReadyFile, drainOptions, handoffOptions, logOptions } from "../options.ts";
+import { containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
+import { settingsCommand } from "../command.ts";
+import { type CommandOptions, readOptions } from "../option-kinds.ts";
+import { adminOptions, drainOptions, handoffOptions, logOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, log: logOptions };
 
@@ -14,28 +15,21 @@ export const examples = [
   "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
 ];
 
+/** Runs the hook with a live progress line on a terminal that takes escapes, and a log line per count elsewhere. */
+async function runHookWithProgress(settings: HookSettings): Promise<number> {
+  if (!(await escapesAllowed(2))) return runShutdownHook(settings, logPoll);
+  const line = progressLine();
+  try {
+    return await runShutdownHook(settings, line.update);
+  } finally {
+    line.end();
+  }
+}
+
 /** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function hookCommand<C extends CommandOptions>(
-  meta: CommandMeta,
-  table: C,
-  read: (rawArgs: string[]) => HookSettings & { log: LoggingOptions },
-) {
-  return {
-    meta,
-    args: toArgs(table),
-    async run({ rawArgs }) {
-      const settings = read(rawArgs);
-      await checkReadyFile(settings.handoff.readyFile);
-      await configureLogging({ ...settings.log, mirrorPath: containerLogMirror() });
-      if (!(await escapesAllowed(2))) return runShutdownHook(settings, logPoll);
-      const line = progressLine();
-      try {
-        return await runShutdownHook(settings, line.update);
-      } finally {
-        line.end();
-      }
-    },
-  } satisfies CommandDef<ArgsDef>;
+export function hookCommand(meta: CommandMeta, table: CommandOptions, read: (rawArgs: string[]) => HookSettings & { log: LoggingOptions }) {
+  // An exec hook's output is kept by kubelet only when it fails: its lines also go to the container's PID 1 stdout.
+  return settingsCommand(meta, table, read, runHookWithProgress, (settings) => ({ ...settings.log, mirrorPath: containerLogMirror() }));
 }
 
 export default hookCommand(
