@@ -204,7 +204,7 @@ describe("parsing stats bodies (pure)", () => {
     ],
     ["a missing value", "listener.admin.downstream_cx_active: \n", "malformed"],
   ];
-  test.each(BAD_BODIES)("%s is an error (%s), never a count of 0", (_, body, kind) => {
+  test.each(BAD_BODIES)("%s is an error, never a count of 0", (_, body, kind) => {
     let thrown: unknown;
     try {
       countListenerConnections(body, []);
