@@ -9,24 +9,24 @@ import { version } from "../../package.json";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { escapesAllowed } from "../log.ts";
 import type { CommandModule } from "./command.ts";
-import { dialectOf, ENVOY_COMMANDS } from "./commands/envoy.ts";
-import * as runCommandModule from "./commands/run.ts";
-import * as shutdownCommand from "./commands/shutdown.ts";
-import * as shutdownManagerCommand from "./commands/shutdown-manager.ts";
-import * as statusCommand from "./commands/status.ts";
 import { UsageError } from "./option-kinds.ts";
 
-const COMMANDS: Record<string, CommandModule> = {
-  "shutdown-manager": shutdownManagerCommand as CommandModule,
-  shutdown: shutdownCommand as CommandModule,
-  status: statusCommand as CommandModule,
-  run: runCommandModule as CommandModule,
+// Loaded when named: a sidecar should not evaluate the hook, the supervisor or the dialects at start (about 3 ms).
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  "shutdown-manager": () => import("./commands/shutdown-manager.ts"),
+  shutdown: () => import("./commands/shutdown.ts"),
+  status: () => import("./commands/status.ts"),
+  run: () => import("./commands/run.ts"),
 };
 
-const main = {
-  meta: { name: "envoy-shutdown-manager", version, description: "Drains Envoy before Kubernetes stops its pod" },
-  subCommands: Object.fromEntries(Object.entries(COMMANDS).map(([name, module]) => [name, module.default])),
-} satisfies CommandDef<ArgsDef>;
+/** The program's own command definitions, for the top-level help. */
+async function main(): Promise<CommandDef<ArgsDef>> {
+  const loaded = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => [name, (await load()).default] as const));
+  return {
+    meta: { name: "envoy-shutdown-manager", version, description: "Drains Envoy before Kubernetes stops its pod" },
+    subCommands: Object.fromEntries(loaded),
+  };
+}
 
 const HELP = new Set(["--help", "-h"]);
 
@@ -34,23 +34,25 @@ const HELP = new Set(["--help", "-h"]);
 async function usage(module?: CommandModule): Promise<string> {
   const { renderUsage } = await import("citty");
   const examples = module ? `\n\nEXAMPLES\n\n${module.examples.map((example) => `  ${example}`).join("\n")}\n` : "";
-  const text = `${await renderUsage(module?.default ?? main, module ? main : undefined)}${examples}`;
+  const program = await main();
+  const text = `${await renderUsage(module?.default ?? program, module ? program : undefined)}${examples}`;
   return (await escapesAllowed(1)) ? text : Bun.stripANSI(text);
 }
 
 /** The command the arguments name, the words that named it, and the rest: one of ours, or `envoy <name>` in a dialect. */
-function resolveCommand(argv: string[]): { module: CommandModule; path: string; rest: string[] } {
+async function resolveCommand(argv: string[]): Promise<{ module: CommandModule; path: string; rest: string[] }> {
   const [name = "", ...rest] = argv;
   if (name === "envoy") {
-    const table = ENVOY_COMMANDS[dialectOf()];
+    const { dialectOf, ENVOY_COMMANDS } = await import("./commands/envoy.ts");
+    const table: Record<string, CommandModule> = ENVOY_COMMANDS[dialectOf()];
     const [sub = "", ...subRest] = rest;
     const module = table[sub];
     if (!module) throw new UsageError(`unknown command "envoy ${sub}" (envoy commands: ${Object.keys(table).join(", ")})`);
     return { module, path: `envoy ${sub}`, rest: subRest };
   }
-  const module = COMMANDS[name];
-  if (!module) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")}, envoy)`);
-  return { module, path: name, rest };
+  const load = COMMANDS[name];
+  if (!load) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")}, envoy)`);
+  return { module: await load(), path: name, rest };
 }
 
 /** Runs the CLI with the given arguments and returns the exit code. */
@@ -65,7 +67,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stdout.write(`${version}\n`);
       return 0;
     }
-    const { module, path, rest } = resolveCommand(argv);
+    const { module, path, rest } = await resolveCommand(argv);
     // Help is asked before `--`; after it, `--help` belongs to the command being run.
     const ownArgs = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
     if (ownArgs.some((arg) => HELP.has(arg))) {
