@@ -51,8 +51,8 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
   const stopped = new AbortController();
   const { readyFile } = settings.handoff;
   const staleRemoved = readyFile ? removeStaleReadyFile(readyFile) : Promise.resolve();
-  // A drain finished by the hook in another container releases our waiters too. The file is watched only once
-  // someone waits on the drain: an idle sidecar leaves the watcher (and node:fs) unloaded.
+  // A drain finished by the hook in another container releases our waiters too. The file is looked for only while
+  // someone waits on the drain: an idle sidecar does no work at all.
   let watching: Promise<() => void> | undefined;
   const watchForHandoff = () => {
     if (!readyFile || watching || stopped.signal.aborted) return;
