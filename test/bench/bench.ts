@@ -169,6 +169,30 @@ function buildFloor(name: string, prelude = ""): string {
   }
 }
 
+/** The out-of-process admin API stand-in, and the arrival time of the next fail POST it sees. */
+async function startFailReceiver() {
+  const proc = Bun.spawn([process.execPath, `${ROOT}test/bench/fail-receiver.ts`], { stdout: "pipe", stderr: "ignore" });
+  spawned.add(proc);
+  const lines = (async function* () {
+    let pending = "";
+    for await (const chunk of proc.stdout) {
+      pending += new TextDecoder().decode(chunk);
+      for (let at = pending.indexOf("\n"); at >= 0; at = pending.indexOf("\n")) {
+        yield JSON.parse(pending.slice(0, at)) as { port?: number; failAt?: number };
+        pending = pending.slice(at + 1);
+      }
+    }
+  })();
+  const { value } = await lines.next();
+  return {
+    port: value?.port ?? 0,
+    async nextFailAt(): Promise<number> {
+      const next = await lines.next();
+      return next.value?.failAt ?? Number.NaN;
+    },
+  };
+}
+
 const sidecarArgv = [
   binary,
   "shutdown-manager",
@@ -187,6 +211,7 @@ const subjects: [string, string[]][] = [
 ];
 const samples = new Map(subjects.map(([name]) => [name, { ready: [] as number[], rss: [] as number[], anon: [] as number[] }]));
 const failPostMs: number[] = [];
+const receiver = await startFailReceiver();
 for (let round = 0; round < RUNS * 2; round++) {
   for (const [name, argv] of subjects) {
     const server = await startServing(argv);
@@ -199,16 +224,16 @@ for (let round = 0; round < RUNS * 2; round++) {
     await server.stop();
   }
   // The hook: exec → the POST /healthcheck/fail reaches Envoy (no sidecar to join: --serve-port 0).
-  fake.restart({ "0.0.0.0_8080": 1 });
-  const before = fake.calls("/healthcheck/fail").length;
-  const spawnedAt = Date.now();
-  const hook = Bun.spawn([binary, "shutdown", "--serve-port", "0", "--admin-address", fake.adminAddress, "--check-delay", "1h"], {
-    stdout: "ignore",
-    stderr: "ignore",
-  });
+  const spawnedAt = performance.timeOrigin + performance.now();
+  const hook = Bun.spawn(
+    [binary, "shutdown", "--serve-port", "0", "--admin-address", `127.0.0.1:${receiver.port}`, "--check-delay", "1h"],
+    {
+      stdout: "ignore",
+      stderr: "ignore",
+    },
+  );
   spawned.add(hook);
-  while (fake.calls("/healthcheck/fail").length === before) await Bun.sleep(0.2);
-  failPostMs.push((fake.calls("/healthcheck/fail").at(-1)?.at ?? 0) - spawnedAt);
+  failPostMs.push((await receiver.nextFailAt()) - spawnedAt);
   hook.kill("SIGKILL");
   await hook.exited;
   spawned.delete(hook);
