@@ -36,7 +36,7 @@ function quantity(text: string): number {
 }
 
 // What `npm run bench` measured (README, "Cost and speed"): the sidecar's RSS once 1,000 /shutdown waiters are
-// served is about 50 MiB, and the hook reaches Envoy within 0.2 to 0.3 s under a 100m CPU limit.
+// served is about 50 MiB, and the hook reaches Envoy within 0.1 to 0.3 s under a 100m CPU limit.
 const SIDECAR_RSS_UNDER_LOAD = 50 * 2 ** 20;
 
 const WIRINGS = [
