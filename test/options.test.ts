@@ -185,6 +185,12 @@ describe("the CLI on bad usage", () => {
     [["frobnicate"], /unknown command "frobnicate"/],
     [["shutdown-manager", "--serve-port", "99999"], /--serve-port "99999" is not valid/],
     [["status", "--json=perhaps"], /--json "perhaps" is not valid/],
+    [["envoy"], /envoy takes a command: shutdown-manager, shutdown/],
+    [["envoy", "frobnicate"], /unknown command "envoy frobnicate"/],
+    [
+      ["shutdown", "--min-drain-duration", "1m", "--drain-timeout", "30s"],
+      /--min-drain-duration 1m0s is not shorter than --drain-timeout 30s/,
+    ],
   ])("%p exits 2 with one line", async (args, message) => {
     const cli = spawnCli(args);
     expect(await cli.exited).toBe(2);
@@ -226,6 +232,10 @@ describe("the CLI on bad usage", () => {
       expect(help).toContain("EXAMPLES");
       expect(help).not.toContain("\x1b[");
     }
+    const envoy = spawnCli(["envoy", "--help"]);
+    const [envoyCode, envoyHelp] = await Promise.all([envoy.exited, envoy.stdout()]);
+    expect(envoyCode).toBe(0);
+    expect(envoyHelp).toContain("envoy shutdown-manager");
     const top = spawnCli(["--help"], { env: { NO_COLOR: "" } });
     expect(await top.stdout()).not.toContain("\x1b[");
   });

@@ -4,7 +4,7 @@
  * definitions; citty itself is loaded only to render help, since a sidecar that never prints help should not pay
  * its start-up time and memory (the commands read their flags with cli/option-kinds.ts).
  */
-import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
+import type { ArgsDef, CommandDef, CommandMeta, ParsedArgs } from "citty";
 import { version } from "../../package.json";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { escapesAllowed } from "../log.ts";
@@ -47,7 +47,10 @@ async function resolveCommand(argv: string[]): Promise<{ module: CommandModule; 
     const table: Record<string, CommandModule> = ENVOY_COMMANDS[dialectOf()];
     const [sub = "", ...subRest] = rest;
     const module = table[sub];
-    if (!module) throw new UsageError(`unknown command "envoy ${sub}" (envoy commands: ${Object.keys(table).join(", ")})`);
+    const commands = Object.keys(table).join(", ");
+    if (sub === "" || HELP.has(sub))
+      throw new UsageError(`envoy takes a command: ${commands} (Contour's and Envoy Gateway's command lines)`);
+    if (!module) throw new UsageError(`unknown command "envoy ${sub}" (envoy commands: ${commands})`);
     return { module, path: `envoy ${sub}`, rest: subRest };
   }
   const load = COMMANDS[name];
@@ -65,6 +68,14 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (name === "--version") {
       process.stdout.write(`${version}\n`);
+      return 0;
+    }
+    if (name === "envoy" && HELP.has(argv[1] ?? "")) {
+      const { dialectOf, ENVOY_COMMANDS } = await import("./commands/envoy.ts");
+      const lines = Object.entries(ENVOY_COMMANDS[dialectOf()]).map(
+        ([sub, module]) => `  envoy ${sub.padEnd(18)} ${(module.default.meta as CommandMeta | undefined)?.description ?? ""}`,
+      );
+      process.stdout.write(`${lines.join("\n")}\n`);
       return 0;
     }
     const { module, path, rest } = await resolveCommand(argv);

@@ -1,5 +1,5 @@
 import { ChildStartError, runSupervisor } from "../../supervisor/supervisor.ts";
-import { settingsCommand } from "../command.ts";
+import { checkDrainSettings, settingsCommand } from "../command.ts";
 import { readOptions, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, logOptions, serveOptions, supervisorHandoffOptions, supervisorOptions } from "../options.ts";
 import { listenUsageError } from "./shutdown-manager.ts";
@@ -32,7 +32,7 @@ export function splitCommand(rawArgs: string[]): { flags: string[]; command: str
 /** The settings `run` reads: the sidecar's, the supervisor's, and the command after `--`. */
 function readRun(rawArgs: string[]) {
   const { flags, command } = splitCommand(rawArgs);
-  const settings = readOptions(options, flags);
+  const settings = checkDrainSettings(readOptions(options, flags));
   // A signal here means "drain now": there is no hook on its way to wait for.
   return { ...settings, sidecar: { ...settings.serve, hookWaitMs: 0 }, command };
 }

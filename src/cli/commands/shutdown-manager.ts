@@ -2,7 +2,7 @@ import type { CommandMeta } from "citty";
 import type { LoggingOptions } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
-import { settingsCommand } from "../command.ts";
+import { checkDrainSettings, settingsCommand } from "../command.ts";
 import { type CommandOptions, readOptions, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
@@ -29,7 +29,7 @@ export default sidecarCommand(
     description: "Run the sidecar: /healthz for liveness, /shutdown for the preStop httpGet hook, /status and /metrics",
   },
   options,
-  (rawArgs) => readOptions(options, rawArgs),
+  (rawArgs) => checkDrainSettings(readOptions(options, rawArgs)),
 );
 
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */

@@ -3,7 +3,7 @@ import { logPoll } from "../../drain/drain.ts";
 import { type HookSettings, runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
 import { containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
-import { settingsCommand } from "../command.ts";
+import { checkDrainSettings, settingsCommand } from "../command.ts";
 import { type CommandOptions, readOptions } from "../option-kinds.ts";
 import { adminOptions, drainOptions, handoffOptions, logOptions } from "../options.ts";
 
@@ -39,5 +39,5 @@ export default hookCommand(
       "Drain Envoy as a preStop exec hook: joins a sidecar on 127.0.0.1:<serve-port> or drains by itself; exit 0 drained, 1 failed or timed out, 2 bad usage",
   },
   options,
-  (rawArgs) => readOptions(options, rawArgs),
+  (rawArgs) => checkDrainSettings(readOptions(options, rawArgs)),
 );
