@@ -57,14 +57,16 @@ export interface LoggingOptions {
 export const log: ConsolaInstance = createConsola({ level: LEVELS.info, throttle: 0, reporters: [] });
 
 /**
- * Whether a file descriptor is a terminal (a character device). Asked with a stat of the descriptor: touching
- * process.stderr or loading node:tty costs the sidecar about 17 ms of start-up and several MiB, node:fs a few.
- * /dev/null is a character device too, which is harmless: nobody reads the colours there.
+ * Whether a file descriptor is a terminal (a character device). Touching process.stderr or loading node:tty costs
+ * the sidecar about 17 ms of start-up and several MiB, node:fs a few, and a stat starts Bun's thread pool (about
+ * half a MiB more for good). exists() needs none of them and is true for regular files and pipes, never terminals:
+ * a container's stderr is a pipe, so only a device or a socket is asked with a stat. /dev/null is a character
+ * device too, which is harmless: nobody reads the colours there.
  */
 export async function isTerminal(fd: number): Promise<boolean> {
-  const stat = await Bun.file(fd)
-    .stat()
-    .catch(() => undefined);
+  const file = Bun.file(fd);
+  if (await file.exists()) return false;
+  const stat = await file.stat().catch(() => undefined);
   return stat?.isCharacterDevice() ?? false;
 }
 

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { options as hookCommand } from "../src/cli/commands/shutdown.ts";
 import { options as sidecarCommand } from "../src/cli/commands/shutdown-manager.ts";
 import { readOptions } from "../src/cli/option-kinds.ts";
+import { BUILD_FLAGS } from "./support/build-flags.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 // biome-ignore lint/suspicious/noExplicitAny: arbitrary Kubernetes YAML, checked field by field below
@@ -131,4 +132,10 @@ describe.each(WIRINGS)("%s", (file) => {
     expect(hook.handoff.servePort).toBe(port);
     expect(mountedAt(sidecar, dirname(config.handoff.readyFile ?? ""))).toBe(true);
   });
+});
+
+test("the image builds the executable with the flags of `npm run build`", () => {
+  const buildLine = /^RUN bun build (\S+) (.+) --outfile \S+$/m.exec(dockerfile);
+  expect(buildLine?.[1]).toBe("src/cli/main.ts");
+  expect(buildLine?.[2]?.split(" ")).toEqual([...BUILD_FLAGS]);
 });

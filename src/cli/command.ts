@@ -46,7 +46,8 @@ export function settingsCommand<S extends CommonSettings>(
 ) {
   return {
     meta,
-    args: toArgs(table),
+    // A function: citty asks for the flag definitions only to render help, so a running command never builds them.
+    args: () => toArgs(table),
     async run({ rawArgs }) {
       const settings = read(rawArgs);
       await checkReadyFile(settings.handoff.readyFile);

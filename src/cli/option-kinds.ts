@@ -41,7 +41,9 @@ function option<T>(flag: string, spec: Omit<Option<T>, "flag" | "boolean"> & { b
 
 /** A Go duration in milliseconds, no longer than a timer can hold; `positive` rejects 0. */
 export function duration(flag: string, defaultValue: string, description: string, { positive = false } = {}): Option<number> {
-  const expected = `a Go duration${positive ? " greater than zero" : ""} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
+  // Worded only when a value is refused: declaring the flags is part of every start.
+  const expected = () =>
+    `a Go duration${positive ? " greater than zero" : ""} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
   return option(flag, {
     default: defaultValue,
     display: (text) => formatDuration(parseDuration(text) ?? 0),
@@ -49,7 +51,7 @@ export function duration(flag: string, defaultValue: string, description: string
     valueHint: "duration",
     parse(text) {
       const ms = parseDuration(text);
-      if (ms === undefined || ms > MAX_DURATION_MS || (positive && ms <= 0)) throw new InvalidValue(expected);
+      if (ms === undefined || ms > MAX_DURATION_MS || (positive && ms <= 0)) throw new InvalidValue(expected());
       return ms;
     },
   });

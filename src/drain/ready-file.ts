@@ -21,12 +21,34 @@ export async function removeStaleReadyFile(path: string): Promise<void> {
   log.warn("removed a stale ready file from an earlier run", { ready_file: path });
 }
 
-/** Whether a path is an existing directory, where no ready file can be written. */
+/** How long a one-byte read may take before the path counts as no directory (a directory fails at once). */
+const DIRECTORY_PROBE_MS = 1000;
+
+/**
+ * Whether a path is an existing directory, where no ready file can be written. Asked without a stat, which would
+ * start Bun's thread pool in an idle sidecar: exists() is true for regular files and pipes, and reading one byte of
+ * what remains fails with EISDIR for a directory and ENOENT for nothing at all (the usual case). A device that
+ * never answers the read is no directory.
+ */
 export async function isDirectory(path: string): Promise<boolean> {
-  const stat = await Bun.file(path)
-    .stat()
-    .catch(() => undefined);
-  return stat?.isDirectory() ?? false;
+  const file = Bun.file(path);
+  if (await file.exists()) return false;
+  let timer: Timer | undefined;
+  const unanswered = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), DIRECTORY_PROBE_MS);
+  });
+  const read = file
+    .slice(0, 1)
+    .text()
+    .then(
+      () => false,
+      (error: { code?: string }) => error.code === "EISDIR",
+    );
+  try {
+    return await Promise.race([read, unanswered]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -80,17 +80,35 @@ function statusError(what: string, response: Response, body: string): AdminError
   return new AdminError("http_status", `${what}: HTTP ${response.status}${detail ? ` ${detail}` : ""}`);
 }
 
+/**
+ * Bun's fetch with the body read as text before ofetch sees the response. ofetch looks at `response.body` first,
+ * and that getter builds a ReadableStream: loading the stream machinery costs a sidecar about half a MiB for bodies
+ * it reads whole anyway. The answer keeps its status and headers; its text is handed over through `_bodyInit`,
+ * the field ofetch reads for responses that have no stream.
+ */
+async function fetchWithTextBody(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  const text = await response.text();
+  return Object.defineProperties(response, {
+    body: { value: null },
+    _bodyInit: { value: text },
+    text: { value: () => Promise.resolve(text) },
+  });
+}
+
 export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
   const { address, timeoutMs } = options;
-  const fetchText = ofetch.create({
-    baseURL: address.baseURL,
-    retry: 0,
-    responseType: "text",
-    redirect: "manual",
-    ignoreResponseError: true,
-    // Bun's fetch reaches a Unix socket through its `unix` option; ofetch passes it through.
-    ...(address.socketPath ? { unix: address.socketPath } : {}),
-  });
+  const fetchText = ofetch.create(
+    {
+      retry: 0,
+      responseType: "text",
+      redirect: "manual",
+      ignoreResponseError: true,
+      // Bun's fetch reaches a Unix socket through its `unix` option; ofetch passes it through.
+      ...(address.socketPath ? { unix: address.socketPath } : {}),
+    },
+    { fetch: fetchWithTextBody as typeof fetch },
+  );
   let answered = false;
 
   /** One exchange, bounded as a whole: ofetch's own timeout stops at the headers, and a body can trickle forever. */
@@ -100,7 +118,7 @@ export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
     const signal = cancel ? AbortSignal.any([deadline.signal, cancel]) : deadline.signal;
     try {
-      const response = await fetchText.raw<string, "text">(path, { method, signal });
+      const response = await fetchText.raw<string, "text">(`${address.baseURL}${path}`, { method, signal });
       answered = true;
       const body = response._data ?? "";
       if (!response.ok && response.status !== acceptStatus) throw statusError(what, response, body);

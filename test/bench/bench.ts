@@ -8,9 +8,11 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { connectionStatsPath, countListenerConnections } from "../../src/envoy/stats.ts";
+import { BUILD_FLAGS } from "../support/build-flags.ts";
 import { freePort, openClient, rawRequest } from "../support/clients.ts";
 import { startFakeEnvoy } from "../support/fake-envoy.ts";
 import { formatCpuQuota, measureUnderCpuQuota } from "./cpu-quota.ts";
+import { spawnAsContainer } from "./spawn.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -36,10 +38,10 @@ function memory(pid: number): { rss: number; hwm: number; anon: number } {
   return { rss: kib("VmRSS"), hwm: kib("VmHWM"), anon: kib("RssAnon") };
 }
 
-/** Builds an executable (the program unless `entry` says otherwise) with extra `bun build` flags; returns its path. */
-function build(name: string, flags: string[], entry = `${ROOT}src/cli/main.ts`): string {
+/** Builds an executable (the program unless `entry` says otherwise) with `bun build` flags (`npm run build`'s by default). */
+function build(name: string, flags: readonly string[] = BUILD_FLAGS, entry = `${ROOT}src/cli/main.ts`): string {
   const outfile = join(work, name);
-  const result = Bun.spawnSync([process.execPath, "build", entry, "--compile", ...flags, "--outfile", outfile], {
+  const result = Bun.spawnSync([process.execPath, "build", entry, ...flags, "--outfile", outfile], {
     stderr: "pipe",
     stdout: "pipe",
   });
@@ -60,24 +62,21 @@ interface Manager {
 async function startManager(binary: string, admin: string, extra: string[] = []): Promise<Manager> {
   const port = freePort();
   const started = performance.now();
-  const proc = Bun.spawn(
-    [
-      binary,
-      "shutdown-manager",
-      "--serve-address",
-      "127.0.0.1",
-      "--serve-port",
-      String(port),
-      "--admin-address",
-      admin,
-      "--ready-file",
-      join(work, `ready-${port}`),
-      "--log-level",
-      "error",
-      ...extra,
-    ],
-    { stdout: "ignore", stderr: "ignore" },
-  );
+  const proc = spawnAsContainer([
+    binary,
+    "shutdown-manager",
+    "--serve-address",
+    "127.0.0.1",
+    "--serve-port",
+    String(port),
+    "--admin-address",
+    admin,
+    "--ready-file",
+    join(work, `ready-${port}`),
+    "--log-level",
+    "error",
+    ...extra,
+  ]);
   spawned.add(proc);
   for (;;) {
     const answer = await rawRequest(port, "GET /healthz HTTP/1.1").catch(() => "");
@@ -115,7 +114,7 @@ function recordLatency(figure: string, latencies: number[], budgetMs: number) {
 
 console.error(`building executables and measuring (${RUNS} runs per figure)…`);
 // The shipped build: the same flags as `bun run build`.
-const binary = build("esm", ["--minify", "--bytecode"]);
+const binary = build("esm");
 const fake = await startFakeEnvoy({ mode: "live" });
 
 // 1. Side by side with the floor, in interleaved rounds: idle memory 2 s after start, exec → first /healthz 200,
@@ -131,7 +130,7 @@ interface Started {
 async function startServing(argv: string[]): Promise<Started> {
   const port = freePort();
   const started = performance.now();
-  const proc = Bun.spawn([...argv, "--serve-port", String(port)], { stdout: "ignore", stderr: "ignore" });
+  const proc = spawnAsContainer([...argv, "--serve-port", String(port)]);
   spawned.add(proc);
   while (!(await rawRequest(port, "GET /healthz HTTP/1.1").catch(() => "")).startsWith("HTTP/1.1 200")) {
     if (performance.now() - started > 5000) throw new Error(`${argv[0]} did not answer /healthz within 5 s`);
@@ -163,7 +162,7 @@ function buildFloor(name: string, prelude = ""): string {
   const source = join(ROOT, "test", "bench", `.${name.replace(/\W+/g, "-")}.ts`);
   writeFileSync(source, `${prelude}\n${readFileSync(`${ROOT}test/bench/floor.ts`, "utf8")}`);
   try {
-    return build(name.replace(/\W+/g, "-"), ["--minify", "--bytecode"], source);
+    return build(name.replace(/\W+/g, "-"), BUILD_FLAGS, source);
   } finally {
     rmSync(source, { force: true });
   }
@@ -225,13 +224,16 @@ for (let round = 0; round < RUNS * 2; round++) {
   }
   // The hook: exec → the POST /healthcheck/fail reaches Envoy (no sidecar to join: --serve-port 0).
   const spawnedAt = performance.timeOrigin + performance.now();
-  const hook = Bun.spawn(
-    [binary, "shutdown", "--serve-port", "0", "--admin-address", `127.0.0.1:${receiver.port}`, "--check-delay", "1h"],
-    {
-      stdout: "ignore",
-      stderr: "ignore",
-    },
-  );
+  const hook = spawnAsContainer([
+    binary,
+    "shutdown",
+    "--serve-port",
+    "0",
+    "--admin-address",
+    `127.0.0.1:${receiver.port}`,
+    "--check-delay",
+    "1h",
+  ]);
   spawned.add(hook);
   failPostMs.push((await receiver.nextFailAt()) - spawnedAt);
   hook.kill("SIGKILL");
@@ -446,10 +448,10 @@ record(
   await manager.stop();
 }
 
-// 8. executable size, and the effect of --minify and --bytecode.
+// 8. executable size, and the effect of the build flags.
 {
-  const plain = build("esm-plain", []);
-  const minified = build("esm-minify", ["--minify"]);
+  const plain = build("esm-plain", ["--compile"]);
+  const minified = build("esm-minify", ["--compile", "--minify"]);
   const startup = async (path: string) => {
     const times: number[] = [];
     for (let run = 0; run < RUNS; run++) {
@@ -460,7 +462,7 @@ record(
     return median(times);
   };
   for (const [name, path] of [
-    ["--minify --bytecode (shipped)", binary],
+    [`${BUILD_FLAGS.filter((flag) => flag !== "--compile").join(" ")} (shipped)`, binary],
     ["--minify", minified],
     ["no flags", plain],
   ] as const) {
@@ -483,7 +485,7 @@ record(
   for (let run = 0; run < RUNS; run++) {
     const port = freePort();
     const started = performance.now();
-    const proc = Bun.spawn(
+    const proc = spawnAsContainer(
       [binary, "run", "--serve-address", "127.0.0.1", "--serve-port", String(port), "--admin-address", fake.adminAddress].concat([
         "--log-level",
         "error",
@@ -491,7 +493,6 @@ record(
         "sleep",
         "600",
       ]),
-      { stdout: "ignore", stderr: "ignore" },
     );
     spawned.add(proc);
     const childrenFile = `/proc/${proc.pid}/task/${proc.pid}/children`;

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import { freePort, rawRequest } from "../support/clients.ts";
 import type { FakeEnvoy } from "../support/fake-envoy.ts";
+import { spawnAsContainer } from "./spawn.ts";
 
 const PERIOD_US = 100_000;
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -46,7 +47,7 @@ function makeQuotaGroup(name: string): QuotaGroup {
 
 /** Spawns a command already inside the cgroup: a shell moves itself in, then becomes the command. */
 function spawnInGroup(group: QuotaGroup, argv: string[]) {
-  return Bun.spawn(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', group.dir, ...argv], { stdout: "ignore", stderr: "ignore" });
+  return spawnAsContainer(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', group.dir, ...argv]);
 }
 
 /** Starts the sidecar inside the cgroup and waits for its first /healthz 200; `readyMs` is how long that took. */

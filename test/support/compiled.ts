@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BUILD_FLAGS } from "./build-flags.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 let built: Promise<string> | undefined;
@@ -12,10 +13,10 @@ export function compiledExecutable(): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), "esm-build-"));
     process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
     const outfile = join(dir, "envoy-shutdown-manager");
-    const build = Bun.spawn(
-      [process.execPath, "build", `${ROOT}src/cli/main.ts`, "--compile", "--minify", "--bytecode", "--outfile", outfile],
-      { stdout: "pipe", stderr: "pipe" },
-    );
+    const build = Bun.spawn([process.execPath, "build", `${ROOT}src/cli/main.ts`, ...BUILD_FLAGS, "--outfile", outfile], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if ((await build.exited) !== 0) throw new Error(`bun build failed: ${await new Response(build.stderr).text()}`);
     return outfile;
   })();

@@ -17,7 +17,7 @@ export const examples = ["envoy-shutdown-manager status", "envoy-shutdown-manage
 
 export default {
   meta: { name: "status", description: "Print the drain status of the sidecar listening on 127.0.0.1:<serve-port>" },
-  args: toArgs(options),
+  args: () => toArgs(options),
   async run({ rawArgs }) {
     const settings = readOptions(options, rawArgs);
     await configureLogging(settings.log);
