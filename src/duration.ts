@@ -11,20 +11,37 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-const WHOLE = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
-const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+/** Unit names, two-letter ones first so that `ms` is not read as `m` followed by `s`. */
+const UNIT_NAMES = ["ns", "us", "µs", "μs", "ms", "h", "m", "s"];
 
 /** The longest wait a timer can hold (2^31-1 ms, about 24.8 days); a longer one would fire after 1 ms. */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 
-/** Parses a non-negative Go duration into milliseconds; returns undefined when it is not one. */
+const isDigit = (code: number) => code >= 48 && code <= 57;
+
+/**
+ * Parses a non-negative Go duration into milliseconds; returns undefined when it is not one. A scanner rather than
+ * a regular expression: every start parses the duration flags, and the non-ASCII units (µs) would have the regex
+ * engine compile a pattern of its own, about 0.4 MiB of a sidecar's memory.
+ */
 export function parseDuration(text: string): number | undefined {
   if (text === "0") return 0;
-  if (!WHOLE.test(text)) return undefined;
   let ms = 0;
-  // An exec loop rather than matchAll, whose iterator is more of the runtime for every start to load.
-  PART.lastIndex = 0;
-  for (let part = PART.exec(text); part; part = PART.exec(text)) ms += Number(part[1]) * (UNIT_MS[part[2] as string] ?? Number.NaN);
+  let at = 0;
+  do {
+    const start = at;
+    while (isDigit(text.charCodeAt(at))) at++;
+    let digits = at - start;
+    if (text[at] === ".") {
+      const fraction = ++at;
+      while (isDigit(text.charCodeAt(at))) at++;
+      digits += at - fraction;
+    }
+    const unit = UNIT_NAMES.find((name) => text.startsWith(name, at));
+    if (digits === 0 || unit === undefined) return undefined;
+    ms += Number(text.slice(start, at)) * (UNIT_MS[unit] ?? Number.NaN);
+    at += unit.length;
+  } while (at < text.length);
   return Number.isFinite(ms) ? ms : undefined;
 }
 

@@ -86,9 +86,12 @@ describe("Go durations", () => {
     ["1h", 3_600_000],
     ["1.5s", 1500],
     ["250us", 0.25],
+    ["2µs", 0.002],
+    [".5s", 500],
+    ["1h2m3s4ms", 3_723_004],
   ])("%p is %p ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+5s", "0.0"])("%p is rejected", (text) =>
+  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+5s", "0.0", ".s", "1e3s", "5sx", "1.2.3s", "1m1"])("%p is rejected", (text) =>
     expect(parseDuration(text)).toBeUndefined(),
   );
 

@@ -86,7 +86,7 @@ function statusError(what: string, response: Response, body: string): AdminError
  * it reads whole anyway. The answer keeps its status and headers; its text is handed over through `_bodyInit`,
  * the field ofetch reads for responses that have no stream.
  */
-async function fetchWithTextBody(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+export async function fetchWithTextBody(input: string | URL | Request, init?: RequestInit): Promise<Response> {
   const response = await fetch(input, init);
   const text = await response.text();
   return Object.defineProperties(response, {

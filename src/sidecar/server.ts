@@ -3,7 +3,6 @@ import type { Server } from "bun";
 import type { Drain, DrainOutcome } from "../drain/drain.ts";
 import { OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
-import { untilAborted } from "../wait.ts";
 import { renderMetrics } from "./metrics.ts";
 import { type SidecarCounters, type StatusSettings, statusReport } from "./status.ts";
 
@@ -77,8 +76,12 @@ type Handler = (request: Request, server: Server<undefined>) => Response | Promi
 export function startServer(options: ServerOptions): Server<undefined> {
   const { drain, counters, token } = options;
 
-  /** Waits for the shared drain; a waiter that goes away leaves the drain running for the others. */
-  const shutdown: Handler = async (request, server) => {
+  /**
+   * Waits for the shared drain; a waiter that goes away leaves the drain running for the others. One promise and
+   * a few callbacks per waiter rather than an async function around a cancellable wait: a pod's hooks may all wait
+   * here at once, and each keeps its allocations until the drain ends.
+   */
+  const shutdown: Handler = (request, server) => {
     if (!authorized(request, token)) {
       log.warn("refused /shutdown without the right bearer token", { remote: server.requestIP(request)?.address });
       return text(401, "unauthorized\n", { "www-authenticate": "Bearer" });
@@ -87,15 +90,27 @@ export function startServer(options: ServerOptions): Server<undefined> {
     server.timeout(request, 0);
     counters.waiters += 1;
     options.onShutdownRequest();
-    try {
-      return shutdownResponse(await untilAborted(drain.start(), request.signal));
-    } catch (error) {
+    const { signal } = request;
+    return new Promise<Response>((resolve, reject) => {
       // Nobody reads the answer to a request whose client went away; the drain goes on for the others.
-      if (request.signal.aborted) return text(499, "client closed request\n");
-      throw error;
-    } finally {
-      counters.waiters -= 1;
-    }
+      const leave = () => {
+        counters.waiters -= 1;
+        resolve(text(499, "client closed request\n"));
+      };
+      if (signal.aborted) return leave();
+      signal.addEventListener("abort", leave, { once: true });
+      /** Answers a waiter still there when the drain ends. */
+      const answer = (settle: () => void) => {
+        if (signal.aborted) return;
+        signal.removeEventListener("abort", leave);
+        counters.waiters -= 1;
+        settle();
+      };
+      drain.start().then(
+        (outcome) => answer(() => resolve(shutdownResponse(outcome))),
+        (error: unknown) => answer(() => reject(error)),
+      );
+    });
   };
 
   // /healthz is a static response: Bun answers it natively, with no JavaScript and no allocation per probe.

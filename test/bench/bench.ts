@@ -203,107 +203,161 @@ const sidecarArgv = [
   "error",
 ];
 const floorBinary = buildFloor("floor");
+const referenceBinary = build("reference", BUILD_FLAGS, `${ROOT}test/bench/reference.ts`);
 const subjects: [string, string[]][] = [
   ["floor", [floorBinary]],
   ["shutdown-manager", [...sidecarArgv, "--ready-file", join(work, "ready-idle")]],
+  ["reference", [referenceBinary, "--admin-address", fake.adminAddress]],
   ...Object.entries(LIBRARY_VARIANTS).map(([name, prelude]): [string, string[]] => [name, [buildFloor(name, prelude)]]),
 ];
-const samples = new Map(subjects.map(([name]) => [name, { ready: [] as number[], rss: [] as number[], anon: [] as number[] }]));
+interface Samples {
+  ready: number[];
+  rss: number[];
+  anon: number[];
+}
 const failPostMs: number[] = [];
 const receiver = await startFailReceiver();
-for (let round = 0; round < RUNS * 2; round++) {
-  for (const [name, argv] of subjects) {
-    const server = await startServing(argv);
-    await Bun.sleep(2000);
-    const mem = memory(server.pid);
-    const sample = samples.get(name);
-    sample?.ready.push(server.readyMs);
-    sample?.rss.push(mem.rss);
-    sample?.anon.push(mem.anon);
-    await server.stop();
+
+/** Interleaved rounds over `names`: each started, measured 2 s later, stopped; then one hook run (when asked). */
+async function sideBySideRounds(names: string[], rounds: number, withHook: boolean): Promise<Map<string, Samples>> {
+  const samples = new Map(names.map((name) => [name, { ready: [], rss: [], anon: [] } as Samples]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, argv] of subjects.filter(([name]) => names.includes(name))) {
+      const server = await startServing(argv);
+      await Bun.sleep(2000);
+      const mem = memory(server.pid);
+      const sample = samples.get(name);
+      sample?.ready.push(server.readyMs);
+      sample?.rss.push(mem.rss);
+      sample?.anon.push(mem.anon);
+      await server.stop();
+    }
+    if (!withHook) continue;
+    // The hook: exec → the POST /healthcheck/fail reaches Envoy (no sidecar to join: --serve-port 0).
+    const spawnedAt = performance.timeOrigin + performance.now();
+    const hook = spawnAsContainer([
+      binary,
+      "shutdown",
+      "--serve-port",
+      "0",
+      "--admin-address",
+      `127.0.0.1:${receiver.port}`,
+      "--check-delay",
+      "1h",
+    ]);
+    spawned.add(hook);
+    failPostMs.push((await receiver.nextFailAt()) - spawnedAt);
+    hook.kill("SIGKILL");
+    await hook.exited;
+    spawned.delete(hook);
   }
-  // The hook: exec → the POST /healthcheck/fail reaches Envoy (no sidecar to join: --serve-port 0).
-  const spawnedAt = performance.timeOrigin + performance.now();
-  const hook = spawnAsContainer([
-    binary,
-    "shutdown",
-    "--serve-port",
-    "0",
-    "--admin-address",
-    `127.0.0.1:${receiver.port}`,
-    "--check-delay",
-    "1h",
-  ]);
-  spawned.add(hook);
-  failPostMs.push((await receiver.nextFailAt()) - spawnedAt);
-  hook.kill("SIGKILL");
-  await hook.exited;
-  spawned.delete(hook);
+  return samples;
 }
-const floor = samples.get("floor") as { ready: number[]; rss: number[]; anon: number[] };
-const program = samples.get("shutdown-manager") as typeof floor;
+
+/**
+ * Writes an executable back to disk and drops it from the page cache, as after a reboot or memory pressure. How much
+ * of a mapped executable a process has resident depends on that state: a file just written (an image layer just
+ * unpacked) maps more pages per fault than one read back from disk, by about 6 MiB for the floor here. Both states
+ * are measured, each with every executable in it.
+ */
+function settle(path: string): boolean {
+  return Bun.spawnSync(["dd", `of=${path}`, "oflag=nocache", "conv=notrunc,fdatasync", "count=0"], { stderr: "pipe" }).exitCode === 0;
+}
+
+const justWritten = await sideBySideRounds(
+  subjects.map(([name]) => name),
+  RUNS * 2,
+  true,
+);
+const coreSubjects = ["floor", "shutdown-manager", "reference"];
+const settled = [floorBinary, binary, referenceBinary].every(settle) ? await sideBySideRounds(coreSubjects, RUNS * 2, false) : undefined;
 const ratio = (a: number[], b: number[]) => median(a) / median(b);
-const sideBySide: { figure: string; floor: string; program: string; ratio: number; goal: string; met: boolean }[] = [
-  {
-    figure: "idle VmRSS, 2 s after start",
-    floor: `${(median(floor.rss) / MiB).toFixed(1)} MiB`,
-    program: `${(median(program.rss) / MiB).toFixed(1)} MiB`,
-    ratio: ratio(program.rss, floor.rss),
-    goal: "≤ 1.25 × floor",
-    met: ratio(program.rss, floor.rss) <= 1.25,
-  },
-  {
-    figure: "idle RssAnon (private)",
-    floor: `${(median(floor.anon) / MiB).toFixed(1)} MiB`,
-    program: `${(median(program.anon) / MiB).toFixed(1)} MiB`,
-    ratio: ratio(program.anon, floor.anon),
-    goal: "≤ 3 MiB",
-    met: median(program.anon) <= 3 * MiB,
-  },
-  {
-    figure: "exec → first /healthz 200",
-    floor: `${median(floor.ready).toFixed(1)} ms`,
-    program: `${median(program.ready).toFixed(1)} ms`,
-    ratio: ratio(program.ready, floor.ready),
-    goal: "≤ 2 × floor",
-    met: ratio(program.ready, floor.ready) <= 2,
-  },
-  {
-    figure: "shutdown: exec → POST /healthcheck/fail (floor: exec → first answer)",
-    floor: `${median(floor.ready).toFixed(1)} ms`,
-    program: `${median(failPostMs).toFixed(1)} ms`,
-    ratio: ratio(failPostMs, floor.ready),
-    goal: "≤ 2 × floor",
-    met: ratio(failPostMs, floor.ready) <= 2,
-  },
-];
-for (const [name] of Object.entries(LIBRARY_VARIANTS)) {
-  const variant = samples.get(name) as typeof floor;
-  sideBySide.push({
-    figure: `idle VmRSS, ${name}`,
-    floor: `${(median(floor.rss) / MiB).toFixed(1)} MiB`,
-    program: `${(median(variant.rss) / MiB).toFixed(1)} MiB (anonymous ${(median(variant.anon) / MiB).toFixed(1)})`,
-    ratio: ratio(variant.rss, floor.rss),
-    goal: "what the library alone costs",
-    met: true,
-  });
+const mib = (values: number[]) => `${(median(values) / MiB).toFixed(1)} MiB`;
+const sideBySide: { figure: string; floor: string; program: string; ratio: number; goal: string; met: boolean }[] = [];
+for (const [state, samples] of [
+  ["just written", justWritten],
+  ["settled", settled],
+] as const) {
+  if (!samples) continue;
+  const floor = samples.get("floor") as Samples;
+  const program = samples.get("shutdown-manager") as Samples;
+  const reference = samples.get("reference") as Samples;
+  sideBySide.push(
+    {
+      figure: `idle VmRSS, 2 s after start (executables ${state})`,
+      floor: mib(floor.rss),
+      program: mib(program.rss),
+      ratio: ratio(program.rss, floor.rss),
+      goal: "≤ 1.25 × floor",
+      met: ratio(program.rss, floor.rss) <= 1.25,
+    },
+    {
+      figure: `idle RssAnon, private (executables ${state})`,
+      floor: mib(floor.anon),
+      program: mib(program.anon),
+      ratio: ratio(program.anon, floor.anon),
+      goal: "≤ 3 MiB",
+      met: median(program.anon) <= 3 * MiB,
+    },
+    {
+      figure: `idle VmRSS, the reference: the sidecar's start-up work alone (executables ${state})`,
+      floor: mib(floor.rss),
+      program: `${mib(reference.rss)} (anonymous ${mib(reference.anon)})`,
+      ratio: ratio(reference.rss, floor.rss),
+      goal: "what the libraries and the required work cost at the least",
+      met: true,
+    },
+  );
 }
-record(
-  "idle RSS of shutdown-manager, 2 s after start",
-  median(program.rss) / MiB,
-  "MiB",
-  "≤ 1.25 × floor",
-  sideBySide[0]?.met,
-  `anonymous ${(median(program.anon) / MiB).toFixed(1)} MiB`,
-);
-record(
-  "exec → first /healthz 200",
-  median(program.ready),
-  "ms",
-  "≤ 2 × floor",
-  sideBySide[2]?.met,
-  `min ${Math.min(...program.ready).toFixed(1)} ms`,
-);
+{
+  const floor = justWritten.get("floor") as Samples;
+  const program = justWritten.get("shutdown-manager") as Samples;
+  sideBySide.push(
+    {
+      figure: "exec → first /healthz 200",
+      floor: `${median(floor.ready).toFixed(1)} ms`,
+      program: `${median(program.ready).toFixed(1)} ms`,
+      ratio: ratio(program.ready, floor.ready),
+      goal: "≤ 2 × floor",
+      met: ratio(program.ready, floor.ready) <= 2,
+    },
+    {
+      figure: "shutdown: exec → POST /healthcheck/fail (floor: exec → first answer)",
+      floor: `${median(floor.ready).toFixed(1)} ms`,
+      program: `${median(failPostMs).toFixed(1)} ms`,
+      ratio: ratio(failPostMs, floor.ready),
+      goal: "≤ 2 × floor",
+      met: ratio(failPostMs, floor.ready) <= 2,
+    },
+  );
+  for (const [name] of Object.entries(LIBRARY_VARIANTS)) {
+    const variant = justWritten.get(name) as Samples;
+    sideBySide.push({
+      figure: `idle VmRSS, ${name} (executables just written)`,
+      floor: mib(floor.rss),
+      program: `${mib(variant.rss)} (anonymous ${mib(variant.anon)})`,
+      ratio: ratio(variant.rss, floor.rss),
+      goal: "what the library alone costs",
+      met: true,
+    });
+  }
+  record(
+    "idle RSS of shutdown-manager, 2 s after start (executable just written)",
+    median(program.rss) / MiB,
+    "MiB",
+    "≤ 1.25 × floor",
+    sideBySide[0]?.met,
+    `anonymous ${(median(program.anon) / MiB).toFixed(1)} MiB`,
+  );
+  record(
+    "exec → first /healthz 200",
+    median(program.ready),
+    "ms",
+    "≤ 2 × floor",
+    ratio(program.ready, floor.ready) <= 2,
+    `min ${Math.min(...program.ready).toFixed(1)} ms`,
+  );
+}
 
 // 2. RSS after 10,000 /healthz requests and 1,000 concurrent /shutdown waiters.
 {
@@ -332,8 +386,8 @@ record(
     "RSS after 10,000 /healthz and 1,000 /shutdown waiters, over idle",
     median(growth) / MiB,
     "MiB",
-    "≤ +15 MiB",
-    median(growth) <= 15 * MiB,
+    "≤ +5 MiB",
+    median(growth) <= 5 * MiB,
     `total ${(median(after) / MiB).toFixed(1)} MiB, anonymous +${(median(anonGrowth) / MiB).toFixed(1)} MiB`,
   );
 }
@@ -405,7 +459,20 @@ record(
     whole.push(done - started);
     size = body.length;
   }
+  // The same count in the shipped build: its JIT policy leaves the first poll to the interpreter for longer.
+  const timing = build("parse-timing", BUILD_FLAGS, `${ROOT}test/bench/parse-timing.ts`);
+  const shipped = JSON.parse(Bun.spawnSync([timing, url, String(RUNS * 4)], { stdout: "pipe" }).stdout.toString()) as {
+    times: number[];
+  };
   await many.stop();
+  record(
+    "one poll, 5,000 listeners: parse in the shipped executable",
+    median(shipped.times),
+    "ms",
+    "≤ 5 ms",
+    median(shipped.times) <= 5,
+    `first poll ${shipped.times[0]?.toFixed(1)} ms, default --ignore-listeners patterns`,
+  );
   record(
     "one poll, 5,000 listeners: parse",
     median(parse),
