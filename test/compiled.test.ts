@@ -1,7 +1,10 @@
 /** The compiled executable's sidecar and hook (the supervisor runs compiled in supervisor.test.ts). */
 import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort } from "./support/clients.ts";
 import { compiledExecutable } from "./support/compiled.ts";
-import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
+import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
 const binary = await compiledExecutable();
@@ -21,5 +24,20 @@ describe("the compiled executable", () => {
     const response = await within(10_000, fetch(`${manager.url}/shutdown`));
     expect(response.status).toBe(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test("takes no settings from a .env file in its working directory", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, ".env"), "ENVOY_SHUTDOWN_LOG_LEVEL=loud\n");
+    // `status` against a port where no sidecar listens: exit 1 as it should, not 2 for a log level it never read.
+    const status = Bun.spawn([binary, "status", "--serve-port", String(freePort())], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, stderr] = await Promise.all([status.exited, new Response(status.stderr).text()]);
+    expect(stderr).not.toContain("loud");
+    expect(code).toBe(1);
   });
 });
