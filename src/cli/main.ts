@@ -104,5 +104,5 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-// No top-level await: it keeps the entry compatible with `bun build --bytecode`.
+// No top-level await: the entry also builds as CommonJS bytecode, which does not take it.
 if (import.meta.main) void runCli(process.argv.slice(2)).then((code) => process.exit(code));
