@@ -196,10 +196,12 @@ async function startFailReceiver() {
 const sidecarArgv = [binary, "shutdown-manager", "--serve-address", "127.0.0.1", "--admin-address", fake.adminAddress];
 const floorBinary = buildFloor("floor");
 const referenceBinary = build("reference", BUILD_FLAGS, `${ROOT}test/bench/reference.ts`);
+const sidecarOnlyBinary = build("sidecar-only", BUILD_FLAGS, `${ROOT}test/bench/sidecar-only.ts`);
 const subjects: [string, string[]][] = [
   ["floor", [floorBinary]],
   ["shutdown-manager", [...sidecarArgv, "--ready-file", join(work, "ready-idle")]],
   ["reference", [referenceBinary, "--admin-address", fake.adminAddress]],
+  ["sidecar-only", [sidecarOnlyBinary, "--admin-address", fake.adminAddress, "--ready-file", join(work, "ready-sidecar-only")]],
   ...Object.entries(LIBRARY_VARIANTS).map(([name, prelude]): [string, string[]] => [name, [buildFloor(name, prelude)]]),
 ];
 interface Samples {
@@ -261,8 +263,10 @@ const justWritten = await sideBySideRounds(
   RUNS * 2,
   true,
 );
-const coreSubjects = ["floor", "shutdown-manager", "reference"];
-const settled = [floorBinary, binary, referenceBinary].every(settle) ? await sideBySideRounds(coreSubjects, RUNS * 2, false) : undefined;
+const coreSubjects = ["floor", "shutdown-manager", "reference", "sidecar-only"];
+const settled = [floorBinary, binary, referenceBinary, sidecarOnlyBinary].every(settle)
+  ? await sideBySideRounds(coreSubjects, RUNS * 2, false)
+  : undefined;
 const ratio = (a: number[], b: number[]) => median(a) / median(b);
 const mib = (values: number[]) => `${(median(values) / MiB).toFixed(1)} MiB`;
 const sideBySide: { figure: string; floor: string; program: string; ratio: number; goal: string; met: boolean }[] = [];
@@ -274,6 +278,7 @@ for (const [state, samples] of [
   const floor = samples.get("floor") as Samples;
   const program = samples.get("shutdown-manager") as Samples;
   const reference = samples.get("reference") as Samples;
+  const sidecarOnly = samples.get("sidecar-only") as Samples;
   sideBySide.push(
     {
       figure: `idle VmRSS, 2 s after start (executables ${state})`,
@@ -297,6 +302,14 @@ for (const [state, samples] of [
       program: `${mib(reference.rss)} (anonymous ${mib(reference.anon)})`,
       ratio: ratio(reference.rss, floor.rss),
       goal: "what the libraries and the required work cost at the least",
+      met: true,
+    },
+    {
+      figure: `idle VmRSS, this program's sidecar without its command line (executables ${state})`,
+      floor: mib(floor.rss),
+      program: `${mib(sidecarOnly.rss)} (anonymous ${mib(sidecarOnly.anon)})`,
+      ratio: ratio(sidecarOnly.rss, floor.rss),
+      goal: "what the sidecar costs before any flag is read",
       met: true,
     },
   );
