@@ -7,11 +7,14 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { options as sidecarCommandOptions } from "../../src/cli/commands/shutdown-manager.ts";
+import { readOptions } from "../../src/cli/option-kinds.ts";
 import { connectionStatsPath, countListenerConnections } from "../../src/envoy/stats.ts";
 import { BUILD_FLAGS } from "../support/build-flags.ts";
 import { freePort, openClient, rawRequest } from "../support/clients.ts";
 import { startFakeEnvoy } from "../support/fake-envoy.ts";
 import { formatCpuQuota, measureUnderCpuQuota } from "./cpu-quota.ts";
+import type { SidecarDefaults } from "./sidecar-only.ts";
 import { spawnAsContainer } from "./spawn.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -196,7 +199,17 @@ async function startFailReceiver() {
 const sidecarArgv = [binary, "shutdown-manager", "--serve-address", "127.0.0.1", "--admin-address", fake.adminAddress];
 const floorBinary = buildFloor("floor");
 const referenceBinary = build("reference", BUILD_FLAGS, `${ROOT}test/bench/reference.ts`);
-const sidecarOnlyBinary = build("sidecar-only", BUILD_FLAGS, `${ROOT}test/bench/sidecar-only.ts`);
+// The sidecar without its command line runs with the program's defaults, read here from the flag tables.
+const defaults = readOptions(sidecarCommandOptions, [], {});
+const sidecarDefaults: SidecarDefaults = {
+  ...defaults,
+  admin: { ...defaults.admin, ignoreListeners: defaults.admin.ignoreListeners.map((pattern) => pattern.source) },
+};
+const sidecarOnlyBinary = build(
+  "sidecar-only",
+  [...BUILD_FLAGS, "--define", `SIDECAR_DEFAULTS=${JSON.stringify(sidecarDefaults)}`],
+  `${ROOT}test/bench/sidecar-only.ts`,
+);
 const subjects: [string, string[]][] = [
   ["floor", [floorBinary]],
   ["shutdown-manager", [...sidecarArgv, "--ready-file", join(work, "ready-idle")]],

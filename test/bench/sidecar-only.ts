@@ -1,39 +1,37 @@
 /**
  * The benchmark's sidecar without its command line: the program's own sidecar (server, drain, hand-off, start-up
- * check, logging) started with its default settings written here as a literal, so no flag table, argument or
- * environment parsing, validation or command loading runs. `--serve-port N --admin-address ADDRESS [--ready-file
- * PATH]`, looked up as the floor looks up its port. What it measures is what the sidecar itself costs over the
- * reference (test/bench/reference.ts).
+ * check, logging) started with no flag table, argument or environment parsing, validation or command loading. The
+ * benchmark builds it with the program's default settings defined as `SIDECAR_DEFAULTS` (read from the flag tables
+ * in its own process), so it runs as the program would; it is not meant to run unbuilt. `--serve-port N
+ * --admin-address ADDRESS [--ready-file PATH]` are looked up as the floor looks up its port. What it measures is
+ * what the sidecar itself costs over the reference (test/bench/reference.ts).
  */
 import { parseAdminAddress } from "../../src/envoy/address.ts";
-import { configureLogging } from "../../src/log.ts";
-import { runSidecar } from "../../src/sidecar/sidecar.ts";
+import { configureLogging, type LoggingOptions } from "../../src/log.ts";
+import { runSidecar, type SidecarSettings } from "../../src/sidecar/sidecar.ts";
+
+/** The defaults as JSON carries them: the ignore patterns as their sources. */
+export type SidecarDefaults = Omit<SidecarSettings, "admin"> & {
+  admin: Omit<SidecarSettings["admin"], "ignoreListeners"> & { ignoreListeners: string[] };
+  log: LoggingOptions;
+};
+declare const SIDECAR_DEFAULTS: SidecarDefaults;
 
 const given = (flag: string) => {
   const at = process.argv.indexOf(flag);
   return at < 0 ? undefined : process.argv[at + 1];
 };
+const { admin, handoff, sidecar, log, drain } = SIDECAR_DEFAULTS;
 
-void configureLogging({ level: "info", format: "json" }).then(() =>
+void configureLogging(log).then(() =>
   runSidecar({
     admin: {
-      address: parseAdminAddress(given("--admin-address") ?? "127.0.0.1:9001"),
-      timeoutMs: 2000,
-      connectionStat: "listener",
-      ignoreListeners: [/_8002$/, /_19001$/, /_19003$/],
+      ...admin,
+      address: parseAdminAddress(given("--admin-address") ?? admin.address.display),
+      ignoreListeners: admin.ignoreListeners.map((pattern) => new RegExp(pattern)),
     },
-    drain: {
-      drainDelayMs: 0,
-      checkDelayMs: 60_000,
-      checkIntervalMs: 5000,
-      minOpenConnections: 0,
-      drainTimeoutMs: 0,
-      drainListeners: false,
-      adminUnreachableThreshold: 3,
-      minDrainMs: 0,
-      healthCheckFailDelayMs: 0,
-    },
-    handoff: { servePort: Number(given("--serve-port") ?? 8090), readyFile: given("--ready-file"), shutdownToken: undefined },
-    sidecar: { serveAddress: "127.0.0.1", healOnStart: true, hookWaitMs: 5000 },
+    drain,
+    handoff: { ...handoff, servePort: Number(given("--serve-port")), readyFile: given("--ready-file") },
+    sidecar: { ...sidecar, serveAddress: "127.0.0.1" },
   }),
 );
