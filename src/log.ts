@@ -58,8 +58,8 @@ export const log: ConsolaInstance = createConsola({ level: LEVELS.info, throttle
 
 /**
  * Whether a file descriptor is a terminal (a character device). Touching process.stderr or loading node:tty costs
- * the sidecar about 17 ms of start-up and several MiB, node:fs a few, and a stat starts Bun's thread pool (about
- * half a MiB more for good). exists() needs none of them and is true for regular files and pipes, never terminals:
+ * the sidecar about 17 ms of start-up and several MiB, node:fs a few, and a stat starts Bun's thread pool (0.5
+ * to 0.9 MiB more for good). exists() needs none of them and is true for regular files and pipes, never terminals:
  * a container's stderr is a pipe, so only a device or a socket is asked with a stat. /dev/null is a character
  * device too, which is harmless: nobody reads the colours there.
  */

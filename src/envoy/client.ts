@@ -82,7 +82,7 @@ function statusError(what: string, response: Response, body: string): AdminError
 
 /**
  * Bun's fetch with the body read as text before ofetch sees the response. ofetch looks at `response.body` first,
- * and that getter builds a ReadableStream: loading the stream machinery costs a sidecar about half a MiB for bodies
+ * and that getter builds a ReadableStream: loading the stream machinery costs a sidecar about 0.6 MiB for bodies
  * it reads whole anyway. The answer keeps its status and headers; its text is handed over through `_bodyInit`,
  * the field ofetch reads for responses that have no stream.
  */
