@@ -25,9 +25,11 @@ const isDigit = (code: number) => code >= 48 && code <= 57;
  * engine compile a pattern of its own, 0.2 to 0.4 MiB of a sidecar's memory.
  */
 export function parseDuration(text: string): number | undefined {
-  if (text === "0") return 0;
+  // Go takes a leading "+" (and "+0"), as it does "-", which no wait here can be.
+  const signed = text.startsWith("+");
+  if (text === "0" || text === "+0") return 0;
   let ms = 0;
-  let at = 0;
+  let at = signed ? 1 : 0;
   do {
     const start = at;
     while (isDigit(text.charCodeAt(at))) at++;

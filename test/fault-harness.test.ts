@@ -10,7 +10,8 @@ import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { options as sidecarCommand } from "../src/cli/commands/shutdown-manager.ts";
 import { readOptions } from "../src/cli/option-kinds.ts";
-import { Drain, type DrainOutcome, type DrainSettings } from "../src/drain/drain.ts";
+import { Drain, type DrainOutcome } from "../src/drain/drain.ts";
+import type { DrainSettings } from "../src/drain/settings.ts";
 import { runShutdownHook } from "../src/hook/hook.ts";
 import { startSidecar } from "../src/sidecar/sidecar.ts";
 import type { Fault } from "./support/fake-envoy.ts";
@@ -80,6 +81,8 @@ describe("ring 1: the drain on a virtual clock", () => {
       adminUnreachableThreshold: r.int(1, 4),
       minDrainMs: r.chance(0.2) ? r.int(1, 5000) : 0,
       healthCheckFailDelayMs: r.chance(0.2) ? r.int(1, 3000) : 0,
+      quietPeriodMs: r.chance(0.3) ? r.int(1, 3000) : 0,
+      quietConnections: 0,
     };
     const adminTimeoutMs = r.int(500, 3000);
     const clock = new VirtualClock();
@@ -98,7 +101,7 @@ describe("ring 1: the drain on a virtual clock", () => {
         else if (event === 5) envoy.up = true;
         else if (event === 6 && r.chance(0.2)) {
           handedOff = true;
-          void drain.finishElsewhere(r.pick(["drained", "timed_out", "failed"] as const));
+          void drain.endWith(r.pick(["drained", "timed_out", "failed"] as const), "handed_off");
         } else envoy.fault(r.pick(OPERATIONS), r.pick(FAULTS), r.int(1, 3));
       });
     }

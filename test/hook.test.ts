@@ -114,17 +114,6 @@ describe("draining alone", () => {
     expect(cli.stderrText()).toContain(`no Unix socket accepts connections at ${socket}`);
   });
 
-  test("a ready file that cannot be written is exit 1 with the path in the message", async () => {
-    const fake = await fakeEnvoy({ connections: 0 });
-    const notADirectory = join(tempDir(), "file");
-    writeFileSync(notADirectory, "");
-    const { cli, code } = runAlone(fastDrain(fake.adminAddress, ["--ready-file", `${notADirectory}/ready`]).args);
-    expect(await code).toBe(1);
-    expect(cli.stderrText().trim().split("\n").at(-1)).toMatch(
-      new RegExp(`^envoy-shutdown-manager: could not write the ready file ${notADirectory}/ready: `),
-    );
-  });
-
   test("hooks finishing together each write the ready file whole, and leave no temporary file", async () => {
     const fake = await fakeEnvoy({ connections: 0 });
     const { args, readyFile } = fastDrain(fake.adminAddress);
@@ -147,6 +136,33 @@ describe("joining the sidecar", () => {
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
     expect(exec.lines.some((line) => line.msg === "joined the sidecar's drain")).toBe(true);
     expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
+  });
+
+  test("the hook's settings hold in the joined drain: its --min-drain-duration outlasts a drain Envoy's /shutdown started", async () => {
+    const { fake, hook, shutdown, sidecar } = await sidecarScenario({
+      envoy: { connections: 1, timeline: [{ afterFailMs: 500, connections: 0 }] },
+    });
+    const sidecarWaiter = shutdown();
+    while (fake.calls("/healthcheck/fail").length === 0) await Bun.sleep(5);
+    const failedAt = fake.calls("/healthcheck/fail")[0]?.at ?? 0;
+    const exec = hook(["--min-drain-duration", "1500ms", "--drain-delay", "1s"]);
+    expect(await within(10_000, exec.exited)).toBe(0);
+    expect((await sidecarWaiter).status).toBe(200);
+    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(1500);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    // Health checks were failed before the hook came: its --drain-delay could not hold, and the sidecar says so.
+    expect(sidecar.lines.some((line) => String(line.msg).includes("--drain-delay came after the step it governs"))).toBe(true);
+  });
+
+  test("a hook that joins first sets the drain's pace: its --drain-delay holds", async () => {
+    const { fake, hook, shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 0 } });
+    const started = Date.now();
+    const exec = hook(["--drain-delay", "800ms"]);
+    await sidecar.waitForLog((line) => line.msg === "drain started");
+    const sidecarWaiter = shutdown();
+    expect(await within(10_000, exec.exited)).toBe(0);
+    expect((await sidecarWaiter).status).toBe(200);
+    expect((fake.calls("/healthcheck/fail")[0]?.at ?? 0) - started).toBeGreaterThanOrEqual(800);
   });
 
   test("--drain-timeout bounds the hook while it is joined: exit 1, said in the log", async () => {

@@ -184,6 +184,9 @@ describe("progress", () => {
     minOpenConnections: 1,
     elapsedMs: 1500,
     remainingMs,
+    byListener: new Map(),
+    newConnections: new Map(),
+    newConnectionsOverMs: 0,
   });
 
   test("rewrites one terminal line with connections left, threshold, elapsed and deadline", () => {

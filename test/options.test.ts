@@ -26,6 +26,8 @@ describe("defaults", () => {
         drainListeners: false,
         minDrainMs: 0,
         healthCheckFailDelayMs: 0,
+        quietPeriodMs: 2000,
+        quietConnections: 0,
         adminUnreachableThreshold: 3,
       },
       handoff: { servePort: 8090, readyFile: "/admin/ok", shutdownToken: undefined },
@@ -89,9 +91,11 @@ describe("Go durations", () => {
     ["2µs", 0.002],
     [".5s", 500],
     ["1h2m3s4ms", 3_723_004],
+    ["+5s", 5000],
+    ["+0", 0],
   ])("%p is %p ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+5s", "0.0", ".s", "1e3s", "5sx", "1.2.3s", "1m1"])("%p is rejected", (text) =>
+  test.each(["5", "-1s", "abc", "", "5 s", "1d", "s", "+", "++5s", "+-5s", "0.0", ".s", "1e3s", "5sx", "1.2.3s", "1m1"])("%p is rejected", (text) =>
     expect(parseDuration(text)).toBeUndefined(),
   );
 
@@ -145,6 +149,8 @@ const REJECTED: [flag: string, value: string][] = [
   ["hook-wait", "soon"],
   ["min-drain-duration", "10"],
   ["health-check-fail-delay", "-2s"],
+  ["quiet-period", "2"],
+  ["quiet-connections", "-1"],
   ["log-level", "verbose"],
   ["log-format", "xml"],
 ];
@@ -170,7 +176,7 @@ describe("rejected values", () => {
     for (const command of ["shutdown-manager", "shutdown"]) {
       const cli = spawnCli([command, "--serve-port", "0", "--ready-file", tempDir()]);
       expect(await cli.exited).toBe(2);
-      expect(cli.stderrText()).toMatch(/--ready-file ".+" is not valid: expected a file path, not a directory/);
+      expect(cli.stderrText()).toMatch(/--ready-file ".+" is a directory/);
     }
   });
 });

@@ -13,6 +13,23 @@ function adminCalls(f: FakeEnvoy): string[] {
   return calls.filter((call, i) => call !== calls[i - 1]);
 }
 
+/** Sends one request line as written (fetch would normalise the path) and returns the raw answer. */
+async function rawRequest(url: string, line: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const answer = Promise.withResolvers<string>();
+  const socket = await Bun.connect({
+    hostname,
+    port: Number(port),
+    socket: { data: (_, chunk) => answer.resolve(chunk.toString()), error: (_, error) => answer.reject(error) },
+  });
+  socket.write(`${line}\r\nhost: ${hostname}\r\nconnection: close\r\n\r\n`);
+  try {
+    return await within(5000, answer.promise, line);
+  } finally {
+    socket.end();
+  }
+}
+
 const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 describe("endpoints and the shared drain", () => {
@@ -24,7 +41,11 @@ describe("endpoints and the shared drain", () => {
     const wrong = await fetch(`${url}/healthz`, { method: "DELETE" });
     expect([wrong.status, wrong.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
     const put = await fetch(`${url}/shutdown`, { method: "PUT" });
-    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, POST, HEAD"]);
+    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, POST"]);
+    // HEAD asks about /shutdown without starting a drain; a dot segment is no route.
+    expect((await fetch(`${url}/shutdown`, { method: "HEAD" })).status).toBe(405);
+    const dotted = await rawRequest(url, "GET /./shutdown HTTP/1.1");
+    expect(dotted).toStartWith("HTTP/1.1 404");
     expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
   });
 

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { type KeepAliveClient, openClient, openClients } from "./support/clients.ts";
 import { compiledExecutable } from "./support/compiled.ts";
 import { SOURCE_CLI, spawnCli, within } from "./support/process.ts";
-import { fakeSaid, startSupervised } from "./support/supervised.ts";
+import { fakePid, fakeSaid, startSupervised } from "./support/supervised.ts";
 import { onTeardown } from "./support/teardown.ts";
 
 /**
@@ -39,6 +39,15 @@ async function busyClients(port: number, count: number) {
   };
   onTeardown(stop);
   return { stop };
+}
+
+/** Whether a process runs (a zombie waiting to be reaped by init does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 /** Whether this machine lets a test start a PID namespace (root, with util-linux's unshare). */
@@ -147,6 +156,45 @@ describe.each(CLIS)("through %s", (_, cli) => {
     });
   });
 
+  describe("Envoy exits during a drain", () => {
+    test("a /shutdown waiting on an admin address that never answered: the drain ends at once, the waiter is answered", async () => {
+      const { supervisor, url } = await startSupervised(["--admin-address", "/nonexistent/admin.sock"], ["--exit-after", "800"], {
+        cli,
+        waitForAdmin: false,
+      });
+      const waiter = fetch(`${url}/shutdown`);
+      const exited = await supervisor.waitForLog(fakeSaid("exit"), 3000);
+      expect((await within(1000, waiter)).status).toBe(200);
+      expect(await within(1000, supervisor.exited)).toBe(0);
+      expect(Date.now() - Number(exited.at)).toBeLessThan(1000);
+      expect(supervisor.lines.some((line) => line.msg === "Envoy exited during the drain: ending it, nothing is left to drain")).toBe(true);
+    });
+  });
+
+  describe("process groups", () => {
+    test("a Ctrl-C to the supervisor's whole group reaches only the supervisor: Envoy is drained, then stopped", async () => {
+      // setsid makes the supervisor lead a group of its own, as a shell does for a foreground job.
+      const { supervisor } = await startSupervised([], [], { cli: ["setsid", ...cli] });
+      process.kill(-supervisor.proc.pid, "SIGINT");
+      const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 5000);
+      expect(sigterm.health_check_failed).toBe(true);
+      expect((await supervisor.waitForLog(fakeSaid("exit"), 5000)).why).toBe("SIGTERM");
+      expect(await within(5000, supervisor.exited)).toBe(0);
+    });
+
+    test("a shell wrapper without exec: the stop reaches Envoy under it, and nothing of it outlives the supervisor", async () => {
+      // `; exit $?` keeps the shell from exec'ing its last command: it stays Envoy's parent, as such wrappers do.
+      const wrap = (command: string[]) => ["sh", "-c", `${command.map((word) => `'${word}'`).join(" ")}; exit $?`];
+      const { supervisor, dir } = await startSupervised([], [], { cli, wrap });
+      supervisor.proc.kill("SIGTERM");
+      const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 5000);
+      expect(sigterm.health_check_failed).toBe(true);
+      await within(5000, supervisor.exited);
+      await Bun.sleep(100);
+      expect(running(fakePid(dir))).toBe(false);
+    });
+  });
+
   describe("other signals", () => {
     test("without --hot-restart, SIGHUP is passed to Envoy; SIGUSR1 always is", async () => {
       const { supervisor } = await startSupervised([], [], { cli });
@@ -175,6 +223,22 @@ describe.each(CLIS)("through %s", (_, cli) => {
     });
   });
 
+  describe("hot restart that fails", () => {
+    test("a new epoch that exits while the old one serves is a failed restart: logged, the old epoch kept and drained", async () => {
+      const { supervisor, url } = await startSupervised(["--hot-restart"], ["--fail-epoch", "1"], { cli });
+      supervisor.proc.kill("SIGHUP");
+      const failed = await supervisor.waitForLog((line) => String(line.msg).startsWith("hot restart failed"), 5000);
+      expect(failed).toMatchObject({ level: "error", failed_epoch: 1, serving_epoch: 0, code: 1 });
+      await Bun.sleep(200);
+      expect(supervisor.lines.some(fakeSaid("exit", 0))).toBe(false);
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      supervisor.proc.kill("SIGTERM");
+      const sigterm = await supervisor.waitForLog(fakeSaid("sigterm", 0), 3000);
+      expect(sigterm.health_check_failed).toBe(true);
+      expect(await within(3000, supervisor.exited)).toBe(0);
+    });
+  });
+
   describe("as a container's PID 1", () => {
     test.skipIf(!canUnshare)("a SIGTERM from outside is handled, not ignored: drain, stop, Envoy's exit code", async () => {
       // In a new PID namespace the supervisor is PID 1, which the kernel spares any signal it has no handler for.
@@ -194,7 +258,7 @@ describe.each(CLIS)("through %s", (_, cli) => {
     test.each([
       [["run"], /no command: write the Envoy command after `--`/],
       [["run", "--serve-port", "0", "--"], /no command after `--`/],
-      [["run", "--serve-port", "0", "--", "/nonexistent/envoy", "-c", "x"], /cannot start "\/nonexistent\/envoy": ENOENT/],
+      [["run", "--serve-port", "0", "--", "/nonexistent/envoy", "-c", "x"], /cannot start "\/nonexistent\/envoy": no such executable$/],
       [["run", "--stop-timeout", "0", "--", "envoy"], /--stop-timeout "0" is not valid/],
     ])("%p is one line and exit 2", async (args, message) => {
       const run = spawnCli(args, { cli });
@@ -203,4 +267,19 @@ describe.each(CLIS)("through %s", (_, cli) => {
       expect(last).toMatch(message);
     });
   });
+});
+
+describe("an admin address that never answers, under run", () => {
+  test("Envoy is stopped within about 10 s of the SIGTERM, the log says why, and the exit code is 1", async () => {
+    const { supervisor } = await startSupervised(["--admin-address", "/nonexistent/admin.sock"], [], {
+      cli: CLIS[1]?.[1],
+      waitForAdmin: false,
+    });
+    const signalled = Date.now();
+    supervisor.proc.kill("SIGTERM");
+    const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 15_000);
+    expect(Number(sigterm.at) - signalled).toBeLessThan(12_000);
+    expect(await within(3000, supervisor.exited)).toBe(1);
+    expect(supervisor.stderrText()).toContain("Envoy's admin API never answered at /nonexistent/admin.sock; check --admin-address");
+  }, 20_000);
 });

@@ -58,6 +58,12 @@ async function resolveCommand(argv: string[]): Promise<{ module: CommandModule; 
   return { module: await load(), path: name, rest };
 }
 
+/** The name to show in a help hint: Contour's or Envoy Gateway's for their command lines, when started as them. */
+function programName(path: string): string {
+  const started = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
+  return path.startsWith("envoy ") && (started === "envoy-gateway" || started === "contour") ? started : "envoy-shutdown-manager";
+}
+
 /** Runs the CLI with the given arguments and returns the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   const [name] = argv;
@@ -89,7 +95,8 @@ export async function runCli(argv: string[]): Promise<number> {
       const result: unknown = await module.default.run?.({ rawArgs: rest, args: {} as ParsedArgs<ArgsDef>, cmd: module.default });
       return typeof result === "number" ? result : 0;
     } catch (error) {
-      if (error instanceof UsageError) throw new UsageError(`${error.message} (see 'envoy-shutdown-manager ${path} --help')`);
+      if (error instanceof UsageError && error.pointsAtHelp)
+        throw new UsageError(`${error.message} (see '${programName(path)} ${path} --help')`);
       throw error;
     }
   } catch (error) {
@@ -104,5 +111,5 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-// No top-level await: the entry also builds as CommonJS bytecode, which does not take it.
+// Runs when executed, not when imported (tests import runCli).
 if (import.meta.main) void runCli(process.argv.slice(2)).then((code) => process.exit(code));

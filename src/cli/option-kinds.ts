@@ -3,9 +3,16 @@ import type { ArgDef } from "citty";
 import { formatDuration, MAX_DURATION_MS, parseDuration } from "../duration.ts";
 import { InvalidValue } from "../errors.ts";
 
-/** A mistake in how the program was invoked: reported as one line, exit code 2. */
+/** A mistake in how the program was invoked, or a start-up it refuses: reported as one line, exit code 2. */
 export class UsageError extends Error {
   override name = "UsageError";
+  constructor(
+    message: string,
+    /** Whether the line points at the command's help: not when the usage was fine and the start failed. */
+    readonly pointsAtHelp = true,
+  ) {
+    super(message);
+  }
 }
 
 /** One flag: its name, default, help, and the parser that turns its text into the value a wing's settings take. */
@@ -19,6 +26,8 @@ export interface Option<T> {
   valueHint: string;
   /** Booleans take no value (`--x`, `--no-x`) or `--x=<true|false|1|0|yes|no>`. */
   boolean: boolean;
+  /** An empty value means "none", from the flag and its environment variable alike; elsewhere an empty variable is unset. */
+  emptyMeansNone?: boolean;
   /** Turns the text into the value; throws InvalidValue saying what would be accepted. */
   parse(text: string): T;
 }
@@ -110,6 +119,7 @@ interface TextSpec {
   default: string | undefined;
   description: string;
   valueHint: string;
+  emptyMeansNone?: boolean;
 }
 
 /** Free text, or text turned into a value by `parse`. */
@@ -192,7 +202,7 @@ function readOption(spec: Option<unknown>, given: Map<string, string>, env: Reco
   const [source, raw] =
     fromFlag !== undefined
       ? [`--${spec.flag}`, fromFlag]
-      : fromEnv !== undefined && fromEnv !== ""
+      : fromEnv !== undefined && (fromEnv !== "" || spec.emptyMeansNone)
         ? [envName(spec.flag), fromEnv]
         : ["default", spec.default];
   if (raw === undefined) return undefined;

@@ -1,9 +1,8 @@
 /** Every flag, declared once, in groups keyed by the settings field each fills in its wing. */
 
-import { isDirectory } from "../drain/ready-file.ts";
 import { parseAdminAddress } from "../envoy/address.ts";
 import { InvalidValue } from "../errors.ts";
-import { choice, count, duration, type OptionGroup, text, toggle, UsageError } from "./option-kinds.ts";
+import { choice, count, duration, type OptionGroup, text, toggle } from "./option-kinds.ts";
 
 /** Splits comma-separated listener regexes, rejecting any that does not compile. */
 function parseListenerPatterns(value: string): RegExp[] {
@@ -20,14 +19,8 @@ function parseListenerPatterns(value: string): RegExp[] {
     });
 }
 
-/** A ready file path, or none for an empty value (that it is not a directory is checked by checkReadyFile). */
+/** A ready file path, or none for an empty value (what is at the path is checked when the command starts). */
 const parseReadyFilePath = (path: string): string | undefined => (path === "" ? undefined : path);
-
-/** Rejects a ready file path that is an existing directory, before anything starts (asynchronous, so not a parser). */
-export async function checkReadyFile(path: string | undefined): Promise<void> {
-  if (path !== undefined && (await isDirectory(path)))
-    throw new UsageError(`--ready-file ${JSON.stringify(path)} is not valid: expected a file path, not a directory`);
-}
 
 /** How to reach Envoy's admin API and what to count there: the Envoy client's settings. */
 export const adminOptions = {
@@ -57,7 +50,12 @@ export const adminOptions = {
 export const drainOptions = {
   drainDelayMs: duration("drain-delay", "0s", "Wait before failing health checks, so load balancers notice the pod is terminating"),
   checkDelayMs: duration("check-delay", "60s", "Wait after failing health checks before the first connection count"),
-  checkIntervalMs: duration("check-interval", "5s", "Interval between connection counts", { positive: true }),
+  checkIntervalMs: duration(
+    "check-interval",
+    "5s",
+    "The longest between connection counts; near the drain's end it counts up to ten times a second",
+    { positive: true },
+  ),
   minOpenConnections: count("min-open-connections", "0", "The drain is complete when open downstream connections are at or below this"),
   drainTimeoutMs: duration(
     "drain-timeout",
@@ -69,6 +67,16 @@ export const drainOptions = {
     "min-drain-duration",
     "0s",
     "The drain is not complete before this long, whatever the count (time for endpoints to be deprogrammed)",
+  ),
+  quietPeriodMs: duration(
+    "quiet-period",
+    "2s",
+    "The drain is not complete until Envoy has accepted no new connection for this long: the load balancer has stopped sending (0s = off)",
+  ),
+  quietConnections: count(
+    "quiet-connections",
+    "0",
+    "New connections a quiet period tolerates, for load balancers whose health checks reach a data-plane listener",
   ),
   healthCheckFailDelayMs: duration(
     "health-check-fail-delay",
@@ -99,12 +107,14 @@ export const handoffOptions = {
     valueHint: "path",
     description: "File written when a drain completes; its appearance releases every waiting /shutdown (empty: none)",
     parse: parseReadyFilePath,
+    emptyMeansNone: true,
   }),
   shutdownToken: text("shutdown-token", {
     default: undefined,
     valueHint: "token",
     description: "When set, /shutdown requires `Authorization: Bearer <token>`",
     parse: (token: string) => (token === "" ? undefined : token),
+    emptyMeansNone: true,
   }),
 } as const satisfies OptionGroup;
 

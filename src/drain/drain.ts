@@ -2,10 +2,12 @@
 import { formatDuration } from "../duration.ts";
 import { ADMIN_ERROR_KINDS, AdminError, type AdminErrorKind } from "../envoy/admin-error.ts";
 import { describeMissingStats, type EnvoyAdmin } from "../envoy/client.ts";
-import type { ConnectionCount } from "../envoy/stats.ts";
+import { ACCEPTED_STATS, type ConnectionCount } from "../envoy/stats.ts";
 import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
 import { type Clock, realClock, untilAborted } from "../wait.ts";
+import { NewConnections } from "./new-connections.ts";
+import { type DrainSettings, strictest } from "./settings.ts";
 
 export type DrainPhase = "idle" | "draining" | "drained" | "timed_out" | "failed";
 export type FinalPhase = Exclude<DrainPhase, "idle" | "draining">;
@@ -30,6 +32,11 @@ export interface PollReport {
   elapsedMs: number;
   /** Milliseconds until the drain gives up, if it has a deadline. */
   remainingMs: number | undefined;
+  /** Listeners (or HTTP prefixes) still holding connections. */
+  byListener: Map<string, number>;
+  /** New connections Envoy accepted since the previous report, by listener, and over how many milliseconds. */
+  newConnections: Map<string, number>;
+  newConnectionsOverMs: number;
 }
 
 /** Something that keeps the drain from seeing Envoy, found at start-up or by a poll; cleared by the next good count. */
@@ -47,34 +54,18 @@ export interface DrainSnapshot {
   openConnections: number | undefined;
   /** Listeners still holding connections at the last count. */
   byListener: Map<string, number>;
+  /** New connections by listener within the last check interval (empty when none, or when the counters are not read). */
+  newByListener: Map<string, number>;
+  /** When a poll last saw a new connection. */
+  lastNewConnectionAt: number | undefined;
   polls: number;
+  /** Polls reported as a log line (one per check interval, plus the last). */
+  reports: number;
   healthCheckFailPosts: number;
   adminErrors: Record<AdminErrorKind, number>;
   problem: EnvoyProblem | undefined;
-}
-
-/** The drain's own settings; the CLI builds them from flags. */
-export interface DrainSettings {
-  /** Wait before failing health checks, so load balancers notice the pod is terminating. */
-  drainDelayMs: number;
-  /** Wait after failing health checks before the first count. */
-  checkDelayMs: number;
-  checkIntervalMs: number;
-  /** Done at or below this many open connections. */
-  minOpenConnections: number;
-  /** Give up after this long; 0 means never. */
-  drainTimeoutMs: number;
-  /** Also start Envoy's irreversible graceful listener drain. */
-  drainListeners: boolean;
-  /** Refusals in a row, from an Envoy that had answered, after which it counts as gone. */
-  adminUnreachableThreshold: number;
-  /** The drain is not complete before this long, whatever the count (Envoy Gateway's minimum drain duration). */
-  minDrainMs: number;
-  /**
-   * Start Envoy's listener drain first and fail health checks only this long after it, so load balancers that
-   * follow readiness keep sending traffic while connections already drain (0: fail them at once).
-   */
-  healthCheckFailDelayMs: number;
+  /** The settings the drain runs with: its own, tightened by each hook that joined. */
+  settings: DrainSettings;
 }
 
 /** How POST /healthcheck/fail is retried. */
@@ -93,14 +84,35 @@ export interface DrainOptions {
   onPoll?: (report: PollReport) => void;
 }
 
-/** One log line per count, with the fields an operator filters on: what a drain reports unless told otherwise. */
+/** The largest entries of a count by listener, as a JSON object for a log line. */
+function largest(byListener: Map<string, number>, limit = 5): Record<string, number> {
+  return Object.fromEntries([...byListener].sort(([, a], [, b]) => b - a).slice(0, limit));
+}
+
+/** "12.0 new connections/s on a (10), b (2)": where new connections keep arriving. */
+export function arrivalText(newConnections: Map<string, number>, overMs: number): string {
+  const total = [...newConnections.values()].reduce((a, b) => a + b, 0);
+  const rate = overMs > 0 ? (total * 1000) / overMs : total;
+  const where = Object.entries(largest(newConnections, 3))
+    .map(([id, n]) => `${id} (${n})`)
+    .join(", ");
+  return `${rate.toFixed(1)} new connections/s on ${where}`;
+}
+
+/** One log line per reported count, naming who holds the drain: what a drain reports unless told otherwise. */
 export function logPoll(report: PollReport): void {
-  log.info("open connections", {
-    open_connections: report.openConnections,
-    min_open_connections: report.minOpenConnections,
-    elapsed: formatDuration(report.elapsedMs),
-    ...(report.remainingMs === undefined ? {} : { remaining: formatDuration(report.remainingMs) }),
-  });
+  const arriving = report.newConnections.size > 0;
+  log.info(
+    arriving ? `open connections; still receiving ${arrivalText(report.newConnections, report.newConnectionsOverMs)}` : "open connections",
+    {
+      open_connections: report.openConnections,
+      min_open_connections: report.minOpenConnections,
+      elapsed: formatDuration(report.elapsedMs),
+      ...(report.remainingMs === undefined ? {} : { remaining: formatDuration(report.remainingMs) }),
+      ...(report.byListener.size > 0 ? { listeners: largest(report.byListener) } : {}),
+      ...(arriving ? { new_connections: largest(report.newConnections) } : {}),
+    },
+  );
 }
 
 /** The reason the drain's signal aborts with: how the sequence ends early (deadline, hand-off, Envoy gone). */
@@ -116,35 +128,61 @@ class DrainEnded extends Error {
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; error: AdminError };
 
+/** Open connections this close to the threshold count as the drain's end being near: poll fast. */
+const NEAR_END_CONNECTIONS = 10;
+/** The fastest the drain polls near its end: it notices the end within about this long. */
+const FASTEST_POLL_MS = 100;
+/** A poll waits at least this many times the previous poll's own duration, so Envoy spends at most 1/10 of its time answering. */
+const POLL_COST_FACTOR = 10;
+
 export class Drain {
-  readonly snapshot: DrainSnapshot = {
-    phase: "idle",
-    reason: undefined,
-    startedAt: undefined,
-    finishedAt: undefined,
-    openConnections: undefined,
-    byListener: new Map(),
-    polls: 0,
-    healthCheckFailPosts: 0,
-    adminErrors: Object.fromEntries(ADMIN_ERROR_KINDS.map((kind) => [kind, 0])) as Record<AdminErrorKind, number>,
-    problem: undefined,
-  };
+  readonly snapshot: DrainSnapshot;
   private running: Promise<DrainOutcome> | undefined;
+  private readonly finished = Promise.withResolvers<DrainOutcome>();
   private readonly ended = new AbortController();
+  /** Aborted (and replaced) whenever a joining hook tightens the settings: waits in progress measure again. */
+  private settingsChanged = new AbortController();
   private consecutiveRefusals = 0;
   private announcedProblem: EnvoyProblem["kind"] | undefined;
+  private healthChecksFailedAt: number | undefined;
+  private listenersDrained = false;
+  private readonly arrivals: NewConnections;
+  private countersMissingAnnounced = false;
+  private countersMissing = false;
+  private lastReportAt: number | undefined;
   private readonly clock: Clock;
   private readonly retry: RetryPolicy;
   private readonly onPoll: (report: PollReport) => void;
 
   constructor(
-    private readonly settings: DrainSettings,
+    settings: DrainSettings,
     private readonly admin: EnvoyAdmin,
     options: DrainOptions = {},
   ) {
     this.clock = options.clock ?? realClock;
     this.retry = options.retry ?? HEALTHCHECK_FAIL_RETRY;
     this.onPoll = options.onPoll ?? logPoll;
+    this.arrivals = new NewConnections(Math.max(settings.quietPeriodMs, settings.checkIntervalMs));
+    this.snapshot = {
+      phase: "idle",
+      reason: undefined,
+      startedAt: undefined,
+      finishedAt: undefined,
+      openConnections: undefined,
+      byListener: new Map(),
+      newByListener: new Map(),
+      lastNewConnectionAt: undefined,
+      polls: 0,
+      reports: 0,
+      healthCheckFailPosts: 0,
+      adminErrors: Object.fromEntries(ADMIN_ERROR_KINDS.map((kind) => [kind, 0])) as Record<AdminErrorKind, number>,
+      problem: undefined,
+      settings,
+    };
+  }
+
+  private get settings(): DrainSettings {
+    return this.snapshot.settings;
   }
 
   /** Starts the drain, or joins the one already started; a finished drain answers at once. */
@@ -153,16 +191,38 @@ export class Drain {
     return this.running;
   }
 
-  /** Ends the drain with an outcome reached elsewhere (the hook's ready file). */
-  finishElsewhere(phase: FinalPhase): Promise<DrainOutcome> {
-    this.end(phase, "handed_off");
+  /** Settles when the drain ends, without starting it: a waiter for a drain that another party starts. */
+  whenFinished(): Promise<DrainOutcome> {
+    return this.finished.promise;
+  }
+
+  /**
+   * A hook joins with its own settings: from now on the drain runs on the stricter of each (`replace`: on the
+   * hook's alone, for a sidecar whose drain settings are its hook's), and waits in progress measure again. What
+   * already happened cannot wait longer, and says so.
+   */
+  join(settings: DrainSettings, replace = false): Promise<DrainOutcome> {
+    if (this.snapshot.phase === "idle" || this.snapshot.phase === "draining") {
+      const before = this.settings;
+      this.snapshot.settings = replace && this.running === undefined ? settings : strictest(before, settings);
+      this.warnTooLate(before);
+      this.settingsChanged.abort();
+      this.settingsChanged = new AbortController();
+    }
     return this.start();
   }
 
-  /** Cuts the drain short (a second signal to the supervisor): it ends as failed, and its waiters are answered. */
-  interrupt(): Promise<DrainOutcome> {
-    this.end("failed", "interrupted");
+  /** Ends the drain with an outcome reached elsewhere: the hook's ready file, a second signal, Envoy's exit. */
+  endWith(phase: FinalPhase, reason: DrainReason): Promise<DrainOutcome> {
+    this.end(phase, reason);
     return this.start();
+  }
+
+  /** Ends a drain whose admin address has never answered (the supervisor's bound); true if it did. */
+  endIfNeverAnswered(): boolean {
+    if (!this.neverAnswered()) return false;
+    this.end("failed", "envoy_unreachable");
+    return true;
   }
 
   /**
@@ -178,6 +238,23 @@ export class Drain {
     this.snapshot.problem = problem;
   }
 
+  /** Says which of a joining hook's settings came after the step they govern, so they could not apply. */
+  private warnTooLate(before: DrainSettings): void {
+    const late: string[] = [];
+    const after = this.settings;
+    const failedAt = this.healthChecksFailedAt;
+    const startedAt = this.snapshot.startedAt;
+    if (failedAt !== undefined && startedAt !== undefined) {
+      if (after.drainDelayMs > before.drainDelayMs && startedAt + after.drainDelayMs > failedAt) late.push("--drain-delay");
+      if (after.healthCheckFailDelayMs > before.healthCheckFailDelayMs) late.push("--health-check-fail-delay");
+      if (after.checkDelayMs > before.checkDelayMs && this.snapshot.reports > 0) late.push("--check-delay");
+    }
+    if (late.length > 0)
+      log.warn(`a joining hook's ${late.join(", ")} came after the step it governs: the drain had already passed it`, {
+        health_checks_failed_after: formatDuration((failedAt ?? 0) - (startedAt ?? 0)),
+      });
+  }
+
   private end(phase: FinalPhase, reason: DrainReason): void {
     if (!this.ended.signal.aborted) this.ended.abort(new DrainEnded(phase, reason));
   }
@@ -189,7 +266,7 @@ export class Drain {
   private async run(): Promise<DrainOutcome> {
     this.snapshot.phase = "draining";
     this.snapshot.startedAt = this.clock.now();
-    const deadline = this.startDeadline();
+    void this.deadline();
     let ended: DrainEnded;
     try {
       if (!this.ended.signal.aborted)
@@ -201,22 +278,21 @@ export class Drain {
         log.error(`drain failed: ${errorMessage(error)}`);
         ended = new DrainEnded("failed", "error");
       }
-    } finally {
-      deadline.abort();
     }
+    this.end(ended.phase, ended.reason); // also stops the deadline's wait
     return this.finish(ended);
   }
 
-  /** Ends the drain when --drain-timeout passes: failed if the address only ever refused, else timed out. */
-  private startDeadline(): AbortController {
-    const cancel = new AbortController();
-    if (this.settings.drainTimeoutMs > 0) {
-      this.clock.sleep(this.settings.drainTimeoutMs, cancel.signal).then(
-        () => (this.neverAnswered() ? this.end("failed", "envoy_unreachable") : this.end("timed_out", "timeout")),
-        () => {},
-      );
+  /** Ends the drain when --drain-timeout passes (as it stands, a joining hook may move it): failed if the address only ever refused, else timed out. */
+  private async deadline(): Promise<void> {
+    const startedAt = this.snapshot.startedAt ?? this.clock.now();
+    try {
+      await this.waitSince(startedAt, () => this.settings.drainTimeoutMs || undefined);
+    } catch {
+      return; // the drain ended first
     }
-    return cancel;
+    if (this.neverAnswered()) this.end("failed", "envoy_unreachable");
+    else this.end("timed_out", "timeout");
   }
 
   /** Envoy refused every attempt and no answer was ever seen at its address: a configuration error, not a slow drain. */
@@ -226,28 +302,82 @@ export class Drain {
 
   /** The steps in order; each wait and each admin call ends early when the drain ends. */
   private async sequence(): Promise<DrainEnded> {
-    const { drainDelayMs, healthCheckFailDelayMs, drainListeners, checkDelayMs, minOpenConnections, minDrainMs } = this.settings;
-    await this.wait(drainDelayMs);
-    if (healthCheckFailDelayMs > 0) {
+    const startedAt = this.snapshot.startedAt ?? this.clock.now();
+    await this.waitSince(startedAt, () => this.settings.drainDelayMs);
+    if (this.settings.healthCheckFailDelayMs > 0) {
       await this.drainListeners();
-      await this.wait(healthCheckFailDelayMs);
-      await this.failHealthChecks();
-    } else {
-      await this.failHealthChecks();
-      if (drainListeners) await this.drainListeners();
+      const listenersAt = this.clock.now();
+      await this.waitSince(listenersAt, () => this.settings.healthCheckFailDelayMs);
     }
-    await this.wait(checkDelayMs);
+    await this.failHealthChecks();
+    const failedAt = this.clock.now();
+    if (this.settings.drainListeners) await this.drainListeners();
+    // The quiet period's clock starts now, not at the first count: a load balancer that stopped sending during
+    // --check-delay has already been quiet that long.
+    if (this.settings.quietPeriodMs > 0 && this.settings.checkDelayMs > 0) await this.poll();
+    await this.waitSince(failedAt, () => this.settings.checkDelayMs);
     for (;;) {
+      if (this.settings.drainListeners && !this.listenersDrained) await this.drainListeners();
+      const polledAt = this.clock.now();
       const count = await this.poll();
+      const pollMs = this.clock.now() - polledAt;
       // A count taken while Envoy passes health checks says nothing about a drain: fail them again and count anew.
       if (count?.live) await this.refailHealthChecks();
-      else if (count && count.total <= minOpenConnections && this.elapsedMs() >= minDrainMs) return new DrainEnded("drained", "threshold");
-      await this.wait(this.settings.checkIntervalMs);
+      else if (count && this.complete(count)) {
+        this.report(count, true);
+        return new DrainEnded("drained", "threshold");
+      }
+      if (count) this.report(count, false);
+      await this.wait(this.nextPollDelay(count, pollMs));
     }
+  }
+
+  /** The count is at the threshold, the minimum duration has passed, and no new connection broke the quiet period. */
+  private complete(count: ConnectionCount): boolean {
+    const { minOpenConnections, minDrainMs } = this.settings;
+    return count.total <= minOpenConnections && this.elapsedMs() >= minDrainMs && this.quiet();
+  }
+
+  /** No new connection for --quiet-period (beyond those tolerated), or no way to tell (off, or counters missing). */
+  private quiet(): boolean {
+    const { quietPeriodMs, quietConnections } = this.settings;
+    return quietPeriodMs === 0 || this.countersMissing || this.arrivals.quiet(this.clock.now(), quietPeriodMs, quietConnections);
+  }
+
+  /**
+   * How long until the next count: --check-interval far from the end; near it (few connections above the threshold)
+   * ten times a second, but never more often than ten times a poll's own duration, so a large Envoy is not kept busy.
+   */
+  private nextPollDelay(count: ConnectionCount | undefined, pollMs: number): number {
+    const interval = this.settings.checkIntervalMs;
+    if (!count || count.live || count.total > this.settings.minOpenConnections + NEAR_END_CONNECTIONS) return interval;
+    return Math.min(interval, Math.max(FASTEST_POLL_MS, pollMs * POLL_COST_FACTOR));
   }
 
   private wait(ms: number): Promise<void> {
     return this.clock.sleep(ms, this.ended.signal);
+  }
+
+  /**
+   * Waits until `from` plus the length `ms()` gives (undefined: for ever), measuring again whenever a joining hook
+   * changes the settings; rejects when the drain ends.
+   */
+  private async waitSince(from: number, ms: () => number | undefined): Promise<void> {
+    for (;;) {
+      const length = ms();
+      const remaining = length === undefined ? undefined : from + length - this.clock.now();
+      if (remaining !== undefined && remaining <= 0) return;
+      const changed = this.settingsChanged.signal;
+      const signal = AbortSignal.any([this.ended.signal, changed]);
+      try {
+        if (remaining === undefined)
+          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+        else await this.clock.sleep(remaining, signal);
+        return;
+      } catch (error) {
+        if (this.ended.signal.aborted || !changed.aborted) throw this.ended.signal.reason ?? error;
+      }
+    }
   }
 
   /** Records the outcome, logs it once, and settles every waiter. */
@@ -261,18 +391,31 @@ export class Drain {
     Object.assign(this.snapshot, { phase: outcome.phase, reason: outcome.reason, finishedAt: this.clock.now() });
     const fields = { reason: outcome.reason, open_connections: outcome.openConnections, elapsed: formatDuration(outcome.elapsedMs) };
     if (outcome.phase === "drained") log.info("drain complete", fields);
-    else if (outcome.phase === "timed_out") log.warn(`drain timed out; ${this.lastCountText()}`, fields);
+    else if (outcome.phase === "timed_out") log.warn(`drain timed out; ${this.lastCountText()}`, { ...fields, ...this.holders() });
     else if (outcome.reason === "envoy_unreachable")
       log.error(`drain failed: Envoy's admin API never answered at ${this.admin.address}; check --admin-address`, fields);
     else log.error("drain failed", fields);
+    this.finished.resolve(outcome);
     return outcome;
+  }
+
+  /** Who held the drain at its end, as structured fields: listeners still open, and those still receiving. */
+  private holders(): Record<string, Record<string, number>> {
+    const arriving = this.arrivals.within(this.clock.now(), Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs));
+    return {
+      ...(this.snapshot.byListener.size > 0 ? { listeners: largest(this.snapshot.byListener) } : {}),
+      ...(arriving.size > 0 ? { new_connections: largest(arriving) } : {}),
+    };
   }
 
   /** What the last good count said, for the time-out line; "no count was read" rather than an empty listing. */
   private lastCountText(): string {
     if (this.snapshot.openConnections === undefined) return "no connection count was read";
     const listeners = [...this.snapshot.byListener].map(([id, n]) => `${id}=${n}`).join(", ");
-    return `connections still open${listeners ? `: ${listeners}` : ""}`;
+    const windowMs = Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs);
+    const arriving = this.arrivals.within(this.clock.now(), windowMs);
+    const stillArriving = arriving.size > 0 ? `; new connections were still arriving: ${arrivalText(arriving, windowMs)}` : "";
+    return `connections still open${listeners ? `: ${listeners}` : ""}${stillArriving}`;
   }
 
   /** Runs one admin call and counts its errors; after enough refusals from an Envoy that had answered, ends the drain. */
@@ -314,18 +457,21 @@ export class Drain {
       const result = await this.attempt((cancel) => this.admin.failHealthChecks(cancel));
       if (result.ok) {
         this.snapshot.healthCheckFailPosts += 1;
+        this.healthChecksFailedAt = this.clock.now();
         log.info("Envoy is failing health checks", { admin_address: this.admin.address, attempt });
         return;
       }
       log.warn(`could not fail Envoy's health checks: ${result.error.message}`, { attempt, attempts });
       if (attempt < attempts) await this.wait(firstDelayMs * factor ** (attempt - 1));
     }
+    this.healthChecksFailedAt = this.clock.now();
     log.error("giving up on POST /healthcheck/fail for now; polling connections, and failing them again while Envoy reports live");
   }
 
   /** Starts Envoy's graceful listener drain, which also drain-closes connections; it cannot be undone. */
   private async drainListeners(): Promise<void> {
     const result = await this.attempt((cancel) => this.admin.drainListeners(cancel));
+    this.listenersDrained = true;
     if (!result.ok) log.warn(`could not drain listeners: ${result.error.message}`);
     else log.info("Envoy is draining its listeners (graceful, skip_exit)");
   }
@@ -338,12 +484,12 @@ export class Drain {
     const result = await this.attempt((cancel) => this.admin.failHealthChecks(cancel));
     if (!result.ok) return void log.warn(`could not fail Envoy's health checks: ${result.error.message}`);
     this.snapshot.healthCheckFailPosts += 1;
-    if (this.settings.drainListeners) await this.drainListeners();
+    // The listener-first order drains listeners too: a restarted Envoy needs both again.
+    if (this.settings.drainListeners || this.settings.healthCheckFailDelayMs > 0) await this.drainListeners();
   }
 
   /** Counts open downstream connections once; an error is logged and counts as no answer, never as zero. */
   private async poll(): Promise<ConnectionCount | undefined> {
-    const { minOpenConnections, drainTimeoutMs } = this.settings;
     const result = await this.attempt((cancel) => this.admin.openConnections(undefined, cancel));
     this.snapshot.polls += 1;
     if (!result.ok) {
@@ -356,14 +502,50 @@ export class Drain {
       return undefined;
     }
     this.noteProblem(undefined);
-    Object.assign(this.snapshot, { openConnections: result.value.total, byListener: result.value.byListener });
+    const count = result.value;
+    Object.assign(this.snapshot, { openConnections: count.total, byListener: count.byListener });
+    this.noteArrivals(count);
+    return count;
+  }
+
+  /** Follows the accepted-connection counters; without them (stats_matcher), says once that the quiet period is off. */
+  private noteArrivals(count: ConnectionCount): void {
+    const now = this.clock.now();
+    this.countersMissing = count.accepted === undefined;
+    if (!count.accepted) {
+      if (this.settings.quietPeriodMs > 0 && !this.countersMissingAnnounced) {
+        this.countersMissingAnnounced = true;
+        const stat = ACCEPTED_STATS[this.admin.connectionStat];
+        log.warn(
+          `Envoy reports no ${stat} counter (its stats_matcher excludes it): new connections cannot be seen, so the quiet period is off; include ${stat} in stats_matcher`,
+        );
+      }
+      return;
+    }
+    const seen = this.arrivals.observe(now, count.accepted);
+    if (seen.reset) log.warn("Envoy's accepted-connection counters went down (Envoy restarted): the quiet period starts again");
+    this.snapshot.newByListener = this.arrivals.within(now, this.settings.checkIntervalMs);
+    this.snapshot.lastNewConnectionAt = this.arrivals.lastArrivalAt;
+  }
+
+  /** Reports a count as a poll line once per --check-interval, and always the count that ends the drain. */
+  private report(count: ConnectionCount, final: boolean): void {
+    const now = this.clock.now();
+    const since = this.lastReportAt;
+    if (!final && since !== undefined && now - since < this.settings.checkIntervalMs) return;
+    this.lastReportAt = now;
+    this.snapshot.reports += 1;
+    const { minOpenConnections, drainTimeoutMs } = this.settings;
     const elapsedMs = this.elapsedMs();
+    const overMs = since === undefined ? 0 : now - since;
     this.onPoll({
-      openConnections: result.value.total,
+      openConnections: count.total,
       minOpenConnections,
       elapsedMs,
       remainingMs: drainTimeoutMs > 0 ? Math.max(0, drainTimeoutMs - elapsedMs) : undefined,
+      byListener: count.byListener,
+      newConnections: since === undefined ? new Map() : this.arrivals.within(now, overMs),
+      newConnectionsOverMs: overMs,
     });
-    return result.value;
   }
 }

@@ -3,7 +3,7 @@ import { errorMessage, OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { FinalPhase } from "./drain.ts";
 
-/** How often a waiting sidecar looks for the ready file. */
+/** How often a waiting sidecar looks for the ready file: well within the hand-off's 20 ms budget. */
 const READY_FILE_POLL_MS = 10;
 
 // node:fs costs the sidecar several MiB: only the hook loads it, to write the file atomically; the sidecar finds,
@@ -13,41 +13,114 @@ const nodeFs = () => require("node:fs") as typeof import("node:fs");
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
 
-/** Removes a ready file left by an earlier run: an emptyDir outlives a container restart. */
-export async function removeStaleReadyFile(path: string): Promise<void> {
-  const file = Bun.file(path);
-  if (!(await file.exists())) return;
-  await file.delete();
-  log.warn("removed a stale ready file from an earlier run", { ready_file: path });
-}
+/** How long a one-byte read may take before the path counts as something that is not a file (a FIFO or device blocks). */
+const PROBE_MS = 1000;
 
-/** How long a one-byte read may take before the path counts as no directory (a directory fails at once). */
-const DIRECTORY_PROBE_MS = 1000;
+/** What is at a ready-file path: nothing, a regular file and the start of its text, or something else, named. */
+export type ReadyFilePath = { kind: "none" } | { kind: "file"; text: string } | { kind: "other"; what: string };
 
-/**
- * Whether a path is an existing directory, where no ready file can be written. Asked without a stat, which would
- * start Bun's thread pool in an idle sidecar: exists() is true for regular files and pipes, and reading one byte of
- * what remains fails with EISDIR for a directory and ENOENT for nothing at all (the usual case). A device that
- * never answers the read is no directory.
- */
-export async function isDirectory(path: string): Promise<boolean> {
-  const file = Bun.file(path);
-  if (await file.exists()) return false;
+/** The error codes of a one-byte read that settle what is at a path without a stat. */
+const PROBED: Record<string, ReadyFilePath> = {
+  ENOENT: { kind: "none" },
+  EISDIR: { kind: "other", what: "a directory" },
+  ENOTDIR: { kind: "other", what: "under a path that is not a directory" },
+};
+
+/** Reads one byte of a path, for the error code alone; undefined when it reads (or blocks): something is there. */
+async function probeRead(file: ReturnType<typeof Bun.file>): Promise<string | undefined> {
   let timer: Timer | undefined;
-  const unanswered = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), DIRECTORY_PROBE_MS);
+  const blocked = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), PROBE_MS);
   });
   const read = file
     .slice(0, 1)
     .text()
     .then(
-      () => false,
-      (error: { code?: string }) => error.code === "EISDIR",
+      () => undefined,
+      (error: { code?: string }) => error.code ?? "EIO",
     );
   try {
-    return await Promise.race([read, unanswered]);
+    return await Promise.race([read, blocked]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The kind of a non-regular file, as an operator would name it. */
+function describeKind(stats: import("node:fs").Stats): string {
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return "a device";
+  if (stats.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * Looks at what is at a ready-file path. The usual case, nothing, is settled without a stat, which would start
+ * Bun's thread pool in an idle sidecar: exists() is false and a one-byte read fails with ENOENT. Whatever else is
+ * there gets a stat: exists() is also true for a FIFO, and a device reads or blocks.
+ */
+export async function inspectReadyFile(path: string): Promise<ReadyFilePath> {
+  const file = Bun.file(path);
+  if (!(await file.exists())) {
+    const code = await probeRead(file);
+    const settled = code === undefined ? undefined : PROBED[code];
+    if (settled) return settled;
+  }
+  const stats = await file.stat().catch(() => undefined);
+  if (!stats) return { kind: "none" };
+  if (!stats.isFile()) return { kind: "other", what: describeKind(stats) };
+  return { kind: "file", text: stats.size > MAX_OWN_BYTES ? "(larger than a ready file)" : await file.text() };
+}
+
+/** A ready file is at most this long: a phase and a newline. */
+const MAX_OWN_BYTES = 16;
+
+/** Whether a file's text is one a ready file holds: a phase written here, or nothing (Contour's and Envoy Gateway's). */
+const isReadyFileText = (text: string) => ["", "drained", "timed_out", "failed"].includes(text.trim());
+
+/**
+ * Readies a path for a sidecar that watches it: refuses anything but nothing or a ready file, and removes a ready
+ * file left by an earlier run (an emptyDir outlives a container restart). A typo must never delete another file.
+ */
+export async function claimReadyFile(path: string): Promise<void> {
+  const found = await inspectReadyFile(path);
+  if (found.kind === "none") return;
+  if (found.kind === "other") throw new ReadyFileRefused(path, `${found.what}, not a ready file`);
+  if (!isReadyFileText(found.text)) throw new ReadyFileRefused(path, "a file this program did not write; it is left alone");
+  await Bun.file(path).delete();
+  log.warn("removed a stale ready file from an earlier run", { ready_file: path });
+}
+
+/**
+ * Checks, before a hook drains, that it will be able to write the ready file: nothing but a ready file is at the
+ * path, and its directory exists (or is made) and takes a new file. Found after the drain, it would be too late.
+ */
+export async function checkReadyFileWritable(path: string): Promise<void> {
+  if (path.endsWith("/")) throw new ReadyFileRefused(path, "a directory path (it ends with a slash)");
+  const found = await inspectReadyFile(path);
+  if (found.kind === "other") throw new ReadyFileRefused(path, `${found.what}; the ready file would replace it`);
+  if (found.kind === "file" && !isReadyFileText(found.text))
+    throw new ReadyFileRefused(path, "a file this program did not write; the ready file would replace it");
+  const fs = nodeFs();
+  const probe = `${parentOf(path)}/.${nameOf(path)}.${process.pid}.probe`;
+  try {
+    fs.mkdirSync(parentOf(path), { recursive: true });
+    fs.writeFileSync(probe, "");
+    fs.rmSync(probe);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? errorMessage(error);
+    // mkdir -p meets a file on the way: EEXIST (or ENOTDIR further down).
+    if (code === "EEXIST" || code === "ENOTDIR") throw new ReadyFileRefused(path, "under a path that is not a directory");
+    throw new ReadyFileRefused(path, `in a directory that takes no new file (${code})`);
+  }
+}
+
+/** A ready-file path that cannot be used, found before anything starts. */
+export class ReadyFileRefused extends OperatorError {
+  override name = "ReadyFileRefused";
+  constructor(path: string, what: string) {
+    super(`--ready-file ${JSON.stringify(path)} is ${what}`);
   }
 }
 
@@ -84,8 +157,8 @@ async function readPhase(path: string): Promise<FinalPhase> {
 
 /**
  * Calls `onReady` once, when the ready file appears; returns a function that stops watching. It looks every
- * READY_FILE_POLL_MS with a stat: that keeps the hand-off within its 20 ms budget without node:fs's watcher, which
- * costs the sidecar several MiB, and it runs only while a /shutdown waits, that is, while the pod terminates.
+ * READY_FILE_POLL_MS (Bun.file's exists()) rather than through node:fs's watcher, which costs the sidecar several
+ * MiB, and it runs only while a /shutdown waits, that is, while the pod terminates.
  */
 export function watchReadyFile(path: string, onReady: (phase: FinalPhase) => void): () => void {
   let done = false;

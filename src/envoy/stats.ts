@@ -11,6 +11,11 @@ export interface ConnectionCount {
   byListener: Map<string, number>;
   /** Envoy's `server.live` gauge: true when health checks pass (so a drain is not in effect). */
   live: boolean | undefined;
+  /**
+   * Connections accepted so far (the `downstream_cx_total` counters) by counted listener or prefix, with the same
+   * exclusions as the open count; undefined when Envoy reports none of them (its stats_matcher drops them).
+   */
+  accepted: Map<string, number> | undefined;
 }
 
 /** HTTP connection-manager prefixes that are never user traffic (Contour excludes the same). */
@@ -20,8 +25,8 @@ const IGNORED_HTTP_PREFIXES = new Set(["admin", "envoy-admin", "stats", "health"
 export function connectionStatsPath(stat: ConnectionStat): string {
   const filter =
     stat === "listener"
-      ? String.raw`^(listener\..*\.downstream_cx_active|server\.live)$`
-      : String.raw`^(http\..*\.downstream_cx_active|server\.live)$`;
+      ? String.raw`^(listener\..*\.downstream_cx_(active|total)|server\.live)$`
+      : String.raw`^(http\..*\.downstream_cx_(active|total)|server\.live)$`;
   return stat === "listener" ? `/stats?filter=${encodeURIComponent(filter)}` : `/stats/prometheus?filter=${encodeURIComponent(filter)}`;
 }
 
@@ -34,6 +39,12 @@ function malformed(reason: string): AdminError {
 export const COUNTED_STATS: Record<ConnectionStat, string> = {
   listener: "listener.<id>.downstream_cx_active",
   http: "http.<prefix>.downstream_cx_active",
+};
+
+/** The counters of accepted connections each kind of count reads for the quiet period. */
+export const ACCEPTED_STATS: Record<ConnectionStat, string> = {
+  listener: "listener.<id>.downstream_cx_total",
+  http: "http.<prefix>.downstream_cx_total",
 };
 
 /** A well-formed answer with none of the counted gauges, not even the admin listener's: Envoy's stats_matcher drops them. */
@@ -52,6 +63,7 @@ function gaugeValue(value: unknown, name: string): number {
 
 const LISTENER_PREFIX = "listener.";
 const GAUGE_SUFFIX = ".downstream_cx_active";
+const COUNTER_SUFFIX = ".downstream_cx_total";
 const LIVE = "server.live";
 const ADMIN = "admin";
 
@@ -97,6 +109,7 @@ function lineValue(body: string, lineStart: number, valueStart: number, end: num
 export function countListenerConnections(body: string, ignore: readonly RegExp[]): ConnectionCount {
   // A Map: polls may name thousands of listeners, and a plain object with that many keys is several times slower.
   const byListener = new Map<string, number>();
+  const accepted = new Map<string, number>();
   let total = 0;
   let live: boolean | undefined;
   let sawGauge = false;
@@ -104,22 +117,27 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
     const newline = body.indexOf("\n", start);
     const end = newline < 0 ? body.length : newline;
     const separator = body.indexOf(": ", start);
-    if (separator < 0 || separator > end)
+    if (separator < 0 || separator > end || body.charCodeAt(separator - 1) === 32 /* space */)
       throw malformed(`not a "name: value" line: ${JSON.stringify(body.slice(start, Math.min(end, start + 100)))}`);
     const value = lineValue(body, start, separator + 2, end);
+    const isGauge = body.startsWith(GAUGE_SUFFIX, separator - GAUGE_SUFFIX.length);
     if (separator - start === LIVE.length && body.startsWith(LIVE, start)) live = value === 1;
-    else if (body.startsWith(LISTENER_PREFIX, start) && body.startsWith(GAUGE_SUFFIX, separator - GAUGE_SUFFIX.length)) {
+    else if (body.startsWith(LISTENER_PREFIX, start) && (isGauge || body.startsWith(COUNTER_SUFFIX, separator - COUNTER_SUFFIX.length))) {
       const idStart = start + LISTENER_PREFIX.length;
-      const idEnd = separator - GAUGE_SUFFIX.length;
+      const idEnd = separator - (isGauge ? GAUGE_SUFFIX : COUNTER_SUFFIX).length;
       const lastDot = body.lastIndexOf(".", idEnd - 1);
       const perThread = lastDot >= idStart && isThreadSegment(body, lastDot + 1, idEnd);
       if (idEnd > idStart && !perThread) {
-        sawGauge = true;
-        if (value > 0 && !(idEnd - idStart === ADMIN.length && body.startsWith(ADMIN, idStart))) {
+        if (isGauge) sawGauge = true;
+        const isAdmin = idEnd - idStart === ADMIN.length && body.startsWith(ADMIN, idStart);
+        if ((value > 0 || !isGauge) && !isAdmin) {
           const id = body.slice(idStart, idEnd);
           if (!ignore.some((pattern) => pattern.test(id))) {
-            byListener.set(id, value);
-            total += value;
+            if (!isGauge) accepted.set(id, value);
+            else {
+              byListener.set(id, value);
+              total += value;
+            }
           }
         }
       }
@@ -128,7 +146,7 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
   }
   // Envoy always reports its admin listener (our own poll is open on it): no gauge at all means they are filtered out.
   if (!sawGauge) throw statsMissing("listener");
-  return { total, byListener, live };
+  return { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined };
 }
 
 // A Prometheus sample line: name, optional {labels}, value.
@@ -138,6 +156,7 @@ const PREFIX_LABEL = /(?:^|,)envoy_http_conn_manager_prefix="((?:[^"\\]|\\.)*)"/
 /** Sums `envoy_http_downstream_cx_active` by connection-manager prefix from `/stats/prometheus`, as Contour does. */
 export function countHttpConnections(body: string): ConnectionCount {
   const byListener = new Map<string, number>();
+  const accepted = new Map<string, number>();
   let total = 0;
   let live: boolean | undefined;
   let sawGauge = false;
@@ -151,16 +170,20 @@ export function countHttpConnections(body: string): ConnectionCount {
       live = value === 1;
       continue;
     }
-    if (name !== "envoy_http_downstream_cx_active") continue;
+    const isGauge = name === "envoy_http_downstream_cx_active";
+    if (!isGauge && name !== "envoy_http_downstream_cx_total") continue;
     const prefix = PREFIX_LABEL.exec(labels)?.[1];
     if (prefix === undefined) continue;
-    sawGauge = true;
-    if (value === 0 || IGNORED_HTTP_PREFIXES.has(prefix)) continue;
-    byListener.set(prefix, (byListener.get(prefix) ?? 0) + value);
-    total += value;
+    if (isGauge) sawGauge = true;
+    if (IGNORED_HTTP_PREFIXES.has(prefix)) continue;
+    if (!isGauge) accepted.set(prefix, (accepted.get(prefix) ?? 0) + value);
+    else if (value > 0) {
+      byListener.set(prefix, (byListener.get(prefix) ?? 0) + value);
+      total += value;
+    }
   }
   if (!sawGauge) throw statsMissing("http");
-  return { total, byListener, live };
+  return { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined };
 }
 
 /** Parses a stats body of the configured kind. */

@@ -1,7 +1,8 @@
 /** The preStop exec hook: join the sidecar's drain if one answers on loopback, else drain Envoy from here. */
-import { Drain, type DrainSettings, type FinalPhase, type PollReport } from "../drain/drain.ts";
+import { Drain, type FinalPhase, type PollReport } from "../drain/drain.ts";
 import { writeReadyFile } from "../drain/ready-file.ts";
-import { formatDuration, parseDuration } from "../duration.ts";
+import type { DrainSettings } from "../drain/settings.ts";
+import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
@@ -26,25 +27,29 @@ const SIDECAR_LOST_AFTER = 3;
 function pollReport(status: StatusReport): PollReport | undefined {
   if (status.open_connections === null) return undefined;
   const elapsedMs = (status.duration_seconds ?? 0) * 1000;
-  const timeoutMs = parseDuration(status.drain_timeout) ?? 0;
+  const timeoutMs = status.drain_timeout_seconds * 1000;
   return {
     openConnections: status.open_connections,
     minOpenConnections: status.min_open_connections,
     elapsedMs,
     remainingMs: timeoutMs > 0 ? Math.max(0, timeoutMs - elapsedMs) : undefined,
+    byListener: new Map(Object.entries(status.connections_by_listener)),
+    newConnections: new Map(Object.entries(status.new_connections_by_listener)),
+    // The sidecar reports new connections within its last check interval.
+    newConnectionsOverMs: status.check_interval_seconds * 1000,
   };
 }
 
-/** Follows the joined sidecar's /status: reports its counts, and calls `onLost` once it stops answering. */
+/** Follows the joined sidecar's /status: reports each count it reported, and calls `onLost` once it stops answering. */
 function followSidecar(port: number, intervalMs: number, onPoll: (report: PollReport) => void, onLost: () => void) {
-  let lastPoll = 0;
+  let lastReport = 0;
   let failures = 0;
   const report = async () => {
     const status = await fetchStatus(port).catch(() => undefined);
     failures = status ? 0 : failures + 1;
     if (failures >= SIDECAR_LOST_AFTER) onLost();
-    if (!status || status.polls === lastPoll) return;
-    lastPoll = status.polls;
+    if (!status || status.reports === lastReport) return;
+    lastReport = status.reports;
     const poll = pollReport(status);
     if (poll) onPoll(poll);
   };
@@ -59,8 +64,9 @@ function timedOutWhileJoining(settings: HookSettings): FinalPhase {
 }
 
 /**
- * Joins the drain of a sidecar on 127.0.0.1, bounded by the hook's deadline. Resolves with the drain's phase, or
- * undefined when this process should drain Envoy itself: no sidecar, one that does not answer in time, or one lost.
+ * Joins the drain of a sidecar on 127.0.0.1, sending this hook's drain settings so that they hold there too, bounded
+ * by the hook's deadline. Resolves with the drain's phase, or undefined when this process should drain Envoy itself:
+ * no sidecar, one that does not answer in time, or one lost.
  */
 async function joinSidecarDrain(
   settings: HookSettings,
@@ -84,7 +90,8 @@ async function joinSidecarDrain(
   try {
     const response = await fetch(sidecarURL(port, "/shutdown"), {
       method: "POST",
-      headers: token ? { authorization: `Bearer ${token}` } : {},
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ drain: settings.drain }),
       signal: AbortSignal.any([lost.signal, deadline]),
       // The drain may take as long as the grace period: only the hook's own deadline bounds this request.
       timeout: false,

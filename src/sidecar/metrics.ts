@@ -1,7 +1,7 @@
 /** The drain's facts in the Prometheus text exposition format (0.0.4), for /metrics. */
 import { version } from "../../package.json";
 import type { DrainPhase, DrainSnapshot, EnvoyProblem } from "../drain/drain.ts";
-import { drainDurationSeconds, type SidecarCounters, type StatusSettings } from "./status.ts";
+import { drainDurationSeconds, type SidecarCounters } from "./status.ts";
 
 const PREFIX = "envoy_shutdown_manager_";
 const PHASES: readonly DrainPhase[] = ["idle", "draining", "drained", "timed_out", "failed"];
@@ -23,7 +23,7 @@ function family(name: string, type: "gauge" | "counter", help: string, samples: 
 
 const known = (value: number | undefined): Sample[] => (value === undefined ? [] : [[{}, value]]);
 
-export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): string {
+export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters): string {
   const families = [
     family(
       "drain_phase",
@@ -32,8 +32,26 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters
       PHASES.map((phase) => [{ phase }, snapshot.phase === phase ? 1 : 0]),
     ),
     family("open_connections", "gauge", "Open downstream connections at the last successful poll.", known(snapshot.openConnections)),
+    family(
+      "listener_open_connections",
+      "gauge",
+      "Open downstream connections by listener (or HTTP prefix) at the last successful poll; listeners at 0 are left out.",
+      [...snapshot.byListener].map(([listener, n]) => [{ listener }, n]),
+    ),
+    family(
+      "listener_new_connections",
+      "gauge",
+      "New connections Envoy accepted within the last check interval, by listener (or HTTP prefix).",
+      [...snapshot.newByListener].map(([listener, n]) => [{ listener }, n]),
+    ),
+    family(
+      "last_new_connection_time_seconds",
+      "gauge",
+      "Unix time a poll last saw a new connection during the drain.",
+      known(snapshot.lastNewConnectionAt === undefined ? undefined : snapshot.lastNewConnectionAt / 1000),
+    ),
     family("min_open_connections", "gauge", "The drain completes at or below this many open connections.", [
-      [{}, settings.minOpenConnections],
+      [{}, snapshot.settings.minOpenConnections],
     ]),
     family(
       "drain_start_time_seconds",

@@ -1,6 +1,7 @@
 /** The sidecar's HTTP server: liveness, the preStop /shutdown hook, status and metrics. */
 import type { Server } from "bun";
 import type { Drain, DrainOutcome } from "../drain/drain.ts";
+import { type DrainSettings, parseDrainSettings } from "../drain/settings.ts";
 import { OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -20,8 +21,8 @@ interface ServerOptions {
   counters: SidecarCounters;
   /** Facts about the configuration shown by /status and /metrics. */
   settings: StatusSettings;
-  /** Called when an authorized /shutdown arrives, before it waits. */
-  onShutdownRequest: () => void;
+  /** An authorized /shutdown arrived (with the drain settings of a joining hook, if it sent them): the drain it waits for. */
+  onShutdownRequest: (hookSettings: DrainSettings | undefined) => Promise<DrainOutcome>;
 }
 
 /** The server could not listen where it was told to. */
@@ -50,6 +51,42 @@ function shutdownResponse(outcome: DrainOutcome): Response {
   return text(500, "drain failed\n");
 }
 
+/** Whether a request carries a body: a joining hook's drain settings (kubelet's httpGet sends none). */
+const hasBody = (request: Request) =>
+  request.method === "POST" && ((request.headers.get("content-length") ?? "0") !== "0" || request.headers.has("transfer-encoding"));
+
+/** A joining hook's drain settings from a JSON body, or what is wrong with them. */
+function parseJoin(body: string): DrainSettings | string {
+  try {
+    return parseDrainSettings((JSON.parse(body) as { drain?: unknown } | null)?.drain);
+  } catch {
+    return 'the body is not JSON: expected {"drain": {...}} from a joining hook, or no body';
+  }
+}
+
+/** How often refused /shutdown requests are summarised in one line, so a flood cannot flood the log. */
+const REFUSAL_SUMMARY_MS = 10_000;
+
+/** Logs the first refused /shutdown at once, and those after it as one line per REFUSAL_SUMMARY_MS. */
+function refusalLog() {
+  let unreported = 0;
+  let timer: Timer | undefined;
+  const summarise = () => {
+    timer = undefined;
+    if (unreported === 0) return;
+    log.warn(`refused ${unreported} more /shutdown request(s) without the right bearer token`);
+    unreported = 0;
+  };
+  return {
+    note(remote: string | undefined) {
+      if (timer) return void unreported++;
+      log.warn("refused /shutdown without the right bearer token", { remote });
+      timer = setTimeout(summarise, REFUSAL_SUMMARY_MS);
+      timer.unref();
+    },
+  };
+}
+
 const sha256 = (value: string) => new Bun.CryptoHasher("sha256").update(value).digest();
 
 /** Compares two equal-length digests without an early exit, so the time taken says nothing about where they differ. */
@@ -65,9 +102,9 @@ function authorized(request: Request, token: string | undefined): boolean {
   return constantTimeEqual(sha256(request.headers.get("authorization") ?? ""), sha256(`Bearer ${token}`));
 }
 
-/** The Allow header for a path: its methods, plus HEAD wherever GET is allowed (Bun answers HEAD from GET). */
-function allowed(methods: string[]): string {
-  return (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
+/** The Allow header for a path: its methods, plus HEAD wherever GET is allowed (Bun answers HEAD from GET) except /shutdown's. */
+function allowed(path: string, methods: string[]): string {
+  return (methods.includes("GET") && !path.startsWith("/shutdown") ? [...methods, "HEAD"] : methods).join(", ");
 }
 
 type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
@@ -76,20 +113,16 @@ type Handler = (request: Request, server: Server<undefined>) => Response | Promi
 export function startServer(options: ServerOptions): Server<undefined> {
   const { drain, counters, token } = options;
 
+  const refusals = refusalLog();
+
   /**
    * Waits for the shared drain; a waiter that goes away leaves the drain running for the others. One promise and
    * a few callbacks per waiter rather than an async function around a cancellable wait: a pod's hooks may all wait
    * here at once, and each keeps its allocations until the drain ends.
    */
-  const shutdown: Handler = (request, server) => {
-    if (!authorized(request, token)) {
-      log.warn("refused /shutdown without the right bearer token", { remote: server.requestIP(request)?.address });
-      return text(401, "unauthorized\n", { "www-authenticate": "Bearer" });
-    }
-    // preStop hooks wait as long as the drain takes: exempt this request from Bun's idle timeout.
-    server.timeout(request, 0);
+  const wait = (request: Request, hookSettings: DrainSettings | undefined) => {
     counters.waiters += 1;
-    options.onShutdownRequest();
+    const drained = options.onShutdownRequest(hookSettings);
     const { signal } = request;
     return new Promise<Response>((resolve, reject) => {
       // Nobody reads the answer to a request whose client went away; the drain goes on for the others.
@@ -106,10 +139,26 @@ export function startServer(options: ServerOptions): Server<undefined> {
         counters.waiters -= 1;
         settle();
       };
-      drain.start().then(
+      drained.then(
         (outcome) => answer(() => resolve(shutdownResponse(outcome))),
         (error: unknown) => answer(() => reject(error)),
       );
+    });
+  };
+
+  const shutdown: Handler = (request, server) => {
+    // HEAD asks about a resource; it must never start a drain (Bun would answer it from the GET handler).
+    if (request.method === "HEAD") return text(405, "method not allowed\n", { allow: "GET, POST" });
+    if (!authorized(request, token)) {
+      refusals.note(server.requestIP(request)?.address);
+      return text(401, "unauthorized\n", { "www-authenticate": "Bearer" });
+    }
+    // preStop hooks wait as long as the drain takes: exempt this request from Bun's idle timeout.
+    server.timeout(request, 0);
+    if (!hasBody(request)) return wait(request, undefined);
+    return request.text().then((body) => {
+      const hookSettings = parseJoin(body);
+      return typeof hookSettings === "string" ? text(400, `${hookSettings}\n`) : wait(request, hookSettings);
     });
   };
 
@@ -122,7 +171,7 @@ export function startServer(options: ServerOptions): Server<undefined> {
     "/status": { GET: () => Response.json(statusReport(drain.snapshot, counters, options.settings)) },
     "/metrics": {
       GET: () =>
-        new Response(renderMetrics(drain.snapshot, counters, options.settings), {
+        new Response(renderMetrics(drain.snapshot, counters), {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         }),
     },
@@ -138,9 +187,11 @@ export function startServer(options: ServerOptions): Server<undefined> {
       routes,
       // Only what the routes did not take: an unknown path, or a known path with the wrong method.
       fetch(request) {
-        const methods = methodsByPath.get(new URL(request.url).pathname);
-        if (!methods) return text(404, "not found\n");
-        return text(405, "method not allowed\n", { allow: allowed(methods) });
+        const path = new URL(request.url).pathname;
+        const methods = methodsByPath.get(path);
+        // A route's own method reaching here came by another spelling of its path (`/./shutdown`): no route.
+        if (!methods || methods.includes(request.method)) return text(404, "not found\n");
+        return text(405, "method not allowed\n", { allow: allowed(path, methods) });
       },
       error(error) {
         log.error(`request failed: ${error.message}`);

@@ -1,7 +1,8 @@
 /** The long-running sidecar: serves the hook endpoints, checks Envoy on start, and hands off cleanly on SIGTERM. */
 import type { Server } from "bun";
-import { Drain, type DrainSettings } from "../drain/drain.ts";
-import { removeStaleReadyFile, watchReadyFile } from "../drain/ready-file.ts";
+import { Drain, type DrainOutcome } from "../drain/drain.ts";
+import { watchReadyFile } from "../drain/ready-file.ts";
+import type { DrainSettings } from "../drain/settings.ts";
 import { checkEnvoyOnStart } from "../drain/startup-check.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
@@ -20,6 +21,12 @@ export interface SidecarSettings {
     healOnStart: boolean;
     /** After SIGTERM with no drain started, how long to keep serving for a /shutdown on its way. */
     hookWaitMs: number;
+    /**
+     * The hook leads, as on Contour's and Envoy Gateway's command lines, which put the drain settings on the hook:
+     * a /shutdown without a joining hook's settings waits for the drain (bounded by this sidecar's drain timeout)
+     * instead of starting it, and a joining hook's drain runs on its settings alone.
+     */
+    hookLed?: boolean;
   };
 }
 
@@ -50,19 +57,34 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
   const handoff = Promise.withResolvers<void>();
   const stopped = new AbortController();
   const { readyFile } = settings.handoff;
-  const staleRemoved = readyFile ? removeStaleReadyFile(readyFile) : Promise.resolve();
+  const { hookLed = false } = settings.sidecar;
   // A drain finished by the hook in another container releases our waiters too. The file is looked for only while
-  // someone waits on the drain: an idle sidecar does no work at all.
-  let watching: Promise<() => void> | undefined;
+  // someone waits on the drain: an idle sidecar does no work at all. (A stale one was removed before start.)
+  let stopWatching: (() => void) | undefined;
   const watchForHandoff = () => {
-    if (!readyFile || watching || stopped.signal.aborted) return;
-    watching = staleRemoved.then(() =>
-      watchReadyFile(readyFile, (phase) => {
-        log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
-        void drain.finishElsewhere(phase);
-        handoff.resolve();
-      }),
-    );
+    if (!readyFile || stopWatching || stopped.signal.aborted) return;
+    stopWatching = watchReadyFile(readyFile, (phase) => {
+      log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
+      void drain.endWith(phase, "handed_off");
+      handoff.resolve();
+    });
+  };
+  let waitBounded = false;
+  /** The drain a /shutdown waits for: started (or joined with the hook's settings), or, when the hook leads, awaited. */
+  const drainFor = (hookSettings: DrainSettings | undefined): Promise<DrainOutcome> => {
+    watchForHandoff();
+    handoff.resolve();
+    if (hookSettings) return drain.join(hookSettings, hookLed);
+    if (!hookLed) return drain.start();
+    const { drainTimeoutMs } = settings.drain;
+    if (!waitBounded && drainTimeoutMs > 0) {
+      waitBounded = true;
+      void clock.sleep(drainTimeoutMs, stopped.signal).then(
+        () => drain.endWith("timed_out", "timeout"),
+        () => {},
+      );
+    }
+    return drain.whenFinished();
   };
   const server = startServer({
     port: settings.handoff.servePort,
@@ -70,18 +92,8 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
     token: settings.handoff.shutdownToken,
     drain,
     counters,
-    onShutdownRequest: () => {
-      watchForHandoff();
-      handoff.resolve();
-    },
-    settings: {
-      adminAddress: admin.address,
-      envoyAnswered: () => admin.answered,
-      minOpenConnections: settings.drain.minOpenConnections,
-      checkIntervalMs: settings.drain.checkIntervalMs,
-      drainTimeoutMs: settings.drain.drainTimeoutMs,
-      readyFile,
-    },
+    onShutdownRequest: drainFor,
+    settings: { adminAddress: admin.address, envoyAnswered: () => admin.answered, readyFile },
   });
   log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
   // In the background: /healthz must answer at once, even while Envoy is slow to tell its state or not up yet.
@@ -97,12 +109,12 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
 
   async function stop() {
     stopped.abort();
-    (await watching)?.();
+    stopWatching?.();
     await server.stop();
   }
 
   /** Whether the hook of another container already finished the drain (its ready file is there). */
-  const handedOff = async () => readyFile !== undefined && (await staleRemoved.then(() => Bun.file(readyFile).exists()));
+  const handedOff = async () => readyFile !== undefined && (await Bun.file(readyFile).exists());
 
   return {
     server,

@@ -11,13 +11,11 @@ export interface SidecarCounters {
   heals: number;
 }
 
+/** Facts of the configuration that are not the drain's own settings (those the drain's snapshot carries). */
 export interface StatusSettings {
   adminAddress: string;
   /** Whether Envoy's admin API has answered; read at each request. */
   envoyAnswered(): boolean;
-  minOpenConnections: number;
-  checkIntervalMs: number;
-  drainTimeoutMs: number;
   readyFile: string | undefined;
 }
 
@@ -31,7 +29,14 @@ export interface StatusReport {
   open_connections: number | null;
   min_open_connections: number;
   connections_by_listener: Record<string, number>;
+  /** New connections Envoy accepted within the last check interval, in all and by listener. */
+  new_connections: number;
+  new_connections_by_listener: Record<string, number>;
+  /** Seconds since a poll last saw a new connection; null when none was seen (or the counters are not read). */
+  seconds_since_last_new_connection: number | null;
   polls: number;
+  /** Polls reported as a log line: one per check interval, plus the last. */
+  reports: number;
   health_check_fail_posts: number;
   admin_errors: DrainSnapshot["adminErrors"];
   /** Whether Envoy's admin API has answered this sidecar: the evidence a joined hook needs before calling Envoy gone. */
@@ -42,7 +47,10 @@ export interface StatusReport {
   heals: number;
   admin_address: string;
   check_interval: string;
+  check_interval_seconds: number;
   drain_timeout: string;
+  drain_timeout_seconds: number;
+  quiet_period: string;
   ready_file: string | null;
 }
 
@@ -54,7 +62,8 @@ export function drainDurationSeconds(snapshot: DrainSnapshot, now = Date.now()):
   return ((snapshot.finishedAt ?? now) - snapshot.startedAt) / 1000;
 }
 
-export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): StatusReport {
+export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings, now = Date.now()): StatusReport {
+  const drain = snapshot.settings;
   return {
     version,
     phase: snapshot.phase,
@@ -63,9 +72,13 @@ export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters,
     finished_at: iso(snapshot.finishedAt),
     duration_seconds: drainDurationSeconds(snapshot) ?? null,
     open_connections: snapshot.openConnections ?? null,
-    min_open_connections: settings.minOpenConnections,
+    min_open_connections: drain.minOpenConnections,
     connections_by_listener: Object.fromEntries(snapshot.byListener),
+    new_connections: [...snapshot.newByListener.values()].reduce((a, b) => a + b, 0),
+    new_connections_by_listener: Object.fromEntries(snapshot.newByListener),
+    seconds_since_last_new_connection: snapshot.lastNewConnectionAt === undefined ? null : (now - snapshot.lastNewConnectionAt) / 1000,
     polls: snapshot.polls,
+    reports: snapshot.reports,
     health_check_fail_posts: snapshot.healthCheckFailPosts,
     admin_errors: snapshot.adminErrors,
     envoy_answered: settings.envoyAnswered(),
@@ -73,11 +86,21 @@ export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters,
     waiters: counters.waiters,
     heals: counters.heals,
     admin_address: settings.adminAddress,
-    check_interval: formatDuration(settings.checkIntervalMs),
-    drain_timeout: formatDuration(settings.drainTimeoutMs),
+    check_interval: formatDuration(drain.checkIntervalMs),
+    check_interval_seconds: drain.checkIntervalMs / 1000,
+    drain_timeout: formatDuration(drain.drainTimeoutMs),
+    drain_timeout_seconds: drain.drainTimeoutMs / 1000,
+    quiet_period: formatDuration(drain.quietPeriodMs),
     ready_file: settings.readyFile ?? null,
   };
 }
+
+/** "a=3 b=1": counts by listener, largest first. */
+const listing = (byListener: Record<string, number>) =>
+  Object.entries(byListener)
+    .sort(([, a], [, b]) => b - a)
+    .map(([id, n]) => `${id}=${n}`)
+    .join(" ");
 
 /** A status report as a few readable lines, for the `status` command. */
 export function formatStatus(report: StatusReport): string {
@@ -86,6 +109,8 @@ export function formatStatus(report: StatusReport): string {
   const lines = [
     `phase:             ${report.phase}${report.reason ? ` (${report.reason})` : ""}`,
     `open connections:  ${open}`,
+    ...(Object.keys(report.connections_by_listener).length > 0 ? [`  by listener:     ${listing(report.connections_by_listener)}`] : []),
+    `new connections:   ${report.new_connections} in the last check interval${report.new_connections > 0 ? ` (${listing(report.new_connections_by_listener)})` : ""}${report.seconds_since_last_new_connection === null ? "" : `, last ${formatDuration(report.seconds_since_last_new_connection * 1000)} ago`}`,
     `started:           ${report.started_at ?? "-"}`,
     `duration:          ${report.duration_seconds === null ? "-" : formatDuration(report.duration_seconds * 1000)}`,
     `polls:             ${report.polls}`,
@@ -96,7 +121,7 @@ export function formatStatus(report: StatusReport): string {
     `waiters:           ${report.waiters}`,
     `heals:             ${report.heals}`,
     `admin address:     ${report.admin_address}`,
-    `check interval:    ${report.check_interval}, drain timeout ${report.drain_timeout === "0s" ? "none" : report.drain_timeout}`,
+    `check interval:    ${report.check_interval}, drain timeout ${report.drain_timeout === "0s" ? "none" : report.drain_timeout}, quiet period ${report.quiet_period === "0s" ? "off" : report.quiet_period}`,
     `version:           ${report.version}`,
   ];
   return `${lines.join("\n")}\n`;

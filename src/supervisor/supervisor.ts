@@ -26,13 +26,26 @@ interface Child {
   proc: Subprocess<"inherit", "inherit", "inherit">;
 }
 
-/** Starts one epoch of the command with inherited stdio. */
+/** Signals a child's whole process group (a shell wrapper and the Envoy it started); a group already gone is fine. */
+function signalGroup(child: Child, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.proc.pid, signal);
+  } catch {
+    // Nothing of that group is left.
+  }
+}
+
+/**
+ * Starts one epoch of the command with inherited stdio, in a process group of its own: a terminal's Ctrl-C or a
+ * signal to the supervisor's group must not reach Envoy undrained; the supervisor alone signals it.
+ */
 function startChild(command: string[], epoch: number, hotRestart: boolean): Child {
   const argv = hotRestart ? [...command, "--restart-epoch", String(epoch)] : command;
   try {
     const proc = Bun.spawn(argv, {
       stdio: ["inherit", "inherit", "inherit"],
       env: hotRestart ? { ...process.env, RESTART_EPOCH: String(epoch) } : process.env,
+      detached: true,
     });
     log.info("started Envoy", { pid: proc.pid, command: argv.join(" "), ...(hotRestart ? { restart_epoch: epoch } : {}) });
     return { epoch, proc };
@@ -41,13 +54,25 @@ function startChild(command: string[], epoch: number, hotRestart: boolean): Chil
   }
 }
 
+/** Envoy takes a moment to open its admin API after being started: no warning while it does. */
+const STARTUP_QUIET_MS = 5000;
+
+/**
+ * After a stop signal, how long an admin address that has never answered may hold Envoy: past /healthcheck/fail's
+ * retries (about 6 s), a wrong --admin-address is a configuration error, not a drain to wait for.
+ */
+export const NEVER_ANSWERED_STOP_MS = 10_000;
+
 /** Runs the command under supervision until it exits or a stop signal has drained and stopped it; returns the exit code. */
 export async function runSupervisor(sidecarSettings: SidecarSettings, settings: SupervisorSettings, command: string[]): Promise<number> {
+  if (Bun.which(command[0] ?? "") === null) throw new ChildStartError(`cannot start ${JSON.stringify(command[0])}: no such executable`);
   const children: Child[] = [];
   const live = () => children.filter((child) => child.proc.exitCode === null && child.proc.signalCode === null);
   const newest = () => children.at(-1) as Child;
   const exit = Promise.withResolvers<number>();
   let stopping: "no" | "draining" | "stopping" = "no";
+  /** The exit code when the drain itself failed for good (an admin address that never answered). */
+  let failure: number | undefined;
 
   /** Starts an epoch and ends the supervisor when the newest one exits (Bun reports a signal N as 128 + N). */
   const spawnEpoch = (epoch: number) => {
@@ -55,28 +80,44 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
     children.push(child);
     void child.proc.exited.then((code) => {
       if (child !== newest()) return log.info("an older Envoy epoch exited, as hot restart expects", { restart_epoch: epoch, code });
-      if (stopping === "no") log.warn("Envoy exited by itself; stopping", { code });
+      const older = live().filter((other) => other !== child);
+      if (older.length > 0 && stopping !== "stopping") return failedRestart(child, code, older.at(-1) as Child);
+      if (sidecar.drain.snapshot.phase === "draining")
+        log.warn("Envoy exited during the drain: ending it, nothing is left to drain", { code });
+      else if (stopping === "no") log.warn("Envoy exited by itself; stopping", { code });
       void finish(code);
     });
   };
 
-  /** Stops what is left, stops serving, and exits with the newest epoch's code. */
-  const finish = async (code: number) => {
-    for (const child of live()) child.proc.kill("SIGKILL");
-    await sidecar.stop();
-    exit.resolve(code);
+  /** A new epoch exited while an older one serves: the hot restart failed, and the older epoch stays in charge. */
+  const failedRestart = (child: Child, code: number, serving: Child) => {
+    log.error("hot restart failed: the new Envoy epoch exited while the older one serves; it stays in charge", {
+      failed_epoch: child.epoch,
+      code,
+      serving_epoch: serving.epoch,
+    });
+    signalGroup(child, "SIGKILL");
+    children.splice(children.indexOf(child), 1);
   };
 
-  /** Sends SIGTERM to every live epoch, and SIGKILL to those still running after --stop-timeout. */
+  /** Ends any drain at once (Envoy is gone), stops what is left of every epoch's group, stops serving, exits. */
+  const finish = async (code: number) => {
+    if (sidecar.drain.snapshot.phase === "draining") void sidecar.drain.endWith("drained", "envoy_gone");
+    for (const child of children) signalGroup(child, "SIGKILL");
+    await sidecar.stop();
+    exit.resolve(failure ?? code);
+  };
+
+  /** Sends SIGTERM to every live epoch's group, and SIGKILL to those still running after --stop-timeout. */
   const stopChildren = () => {
     stopping = "stopping";
     log.info("stopping Envoy", { pids: live().map((child) => child.proc.pid) });
-    for (const child of live()) child.proc.kill("SIGTERM");
+    for (const child of live()) signalGroup(child, "SIGTERM");
     const timer = setTimeout(() => {
       const left = live();
       if (left.length === 0) return;
       log.warn(`Envoy did not exit within --stop-timeout ${formatDuration(settings.stopTimeoutMs)}: SIGKILL`);
-      for (const child of left) child.proc.kill("SIGKILL");
+      for (const child of left) signalGroup(child, "SIGKILL");
     }, settings.stopTimeoutMs);
     void newest().proc.exited.then(() => clearTimeout(timer));
   };
@@ -84,17 +125,23 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   const onStopSignal = (signal: NodeJS.Signals) => {
     if (stopping === "draining") {
       log.warn(`second ${signal}: stopping Envoy without waiting for the drain`);
-      void sidecar.drain.interrupt();
+      void sidecar.drain.endWith("failed", "interrupted");
       return;
     }
     if (stopping === "stopping") {
       log.warn(`${signal} while Envoy stops: SIGKILL`);
-      for (const child of live()) child.proc.kill("SIGKILL");
+      for (const child of live()) signalGroup(child, "SIGKILL");
       return;
     }
     stopping = "draining";
     log.info(`${signal}: draining Envoy before stopping it`);
-    void sidecar.drain.start().then(stopChildren);
+    const bound = setTimeout(() => {
+      if (sidecar.drain.endIfNeverAnswered()) failure = 1;
+    }, NEVER_ANSWERED_STOP_MS);
+    void sidecar.drain.start().then(() => {
+      clearTimeout(bound);
+      stopChildren();
+    });
   };
 
   const onHangup = () => {
@@ -103,6 +150,7 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
     spawnEpoch(newest().epoch + 1);
   };
 
+  /** Passes a signal to each live epoch's Envoy itself (its group's leader). */
   const forward = (signal: NodeJS.Signals) => {
     for (const child of live()) child.proc.kill(signal);
   };
@@ -113,6 +161,9 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   process.on("SIGHUP", onHangup);
   process.on("SIGUSR1", () => forward("SIGUSR1"));
   const sidecar = startSidecar(sidecarSettings, { quietStartMs: STARTUP_QUIET_MS });
+  const { serveAddress } = sidecarSettings.sidecar;
+  if (!sidecarSettings.handoff.shutdownToken && !["127.0.0.1", "::1", "localhost"].includes(serveAddress))
+    log.warn(`/shutdown is served on ${serveAddress} without --shutdown-token: anything that reaches the port can drain Envoy`);
   try {
     spawnEpoch(0);
   } catch (error) {
@@ -121,6 +172,3 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   }
   return exit.promise;
 }
-
-/** Envoy takes a moment to open its admin API after being started: no warning while it does. */
-const STARTUP_QUIET_MS = 5000;

@@ -14,6 +14,7 @@
  *   --response-delay MS          the data plane's latency, so that requests are in flight
  *   --stuck-connections N        N connections (of a TCP proxy listener) that never close: a count that stays
  *   --parent-exit-after MS       as a replaced epoch, exit this long after the hand-over (default 200)
+ *   --fail-epoch N               epoch N exits at once with code 1, before taking over (a bad config)
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,6 +36,11 @@ if (!adminSocket || !infoDir) {
 }
 const report = (event: string, fields: Record<string, unknown> = {}) =>
   process.stderr.write(`${JSON.stringify({ fake: event, epoch, pid: process.pid, at: Date.now(), ...fields })}\n`);
+
+if (flag("--fail-epoch") === String(epoch)) {
+  report("exit", { why: "bad config", code: 1 });
+  process.exit(1);
+}
 
 // Hot restart: the previous epoch gives up the admin socket and leaves, as Envoy's parent process does.
 const parentInfo = join(infoDir, `epoch-${epoch - 1}.json`);

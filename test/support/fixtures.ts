@@ -24,11 +24,17 @@ export interface FastDrain {
   readyFile: string;
 }
 
-/** `--check-delay 0s --check-interval 100ms` against `admin`, plus `extra` (later flags win). */
+/**
+ * `--check-delay 0s --check-interval 100ms --quiet-period 0s` against `admin`, plus `extra` (later flags win). The
+ * quiet period is off: its own tests turn it on, the others would each wait it out.
+ */
 export function fastDrain(admin: string, extra: string[] = []): FastDrain {
   const readyFile = join(tempDir(), "ready");
   return {
     readyFile,
-    args: ["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--ready-file", readyFile, ...extra],
+    args: [
+      ...["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--quiet-period", "0s"],
+      ...["--ready-file", readyFile, ...extra],
+    ],
   };
 }

@@ -32,6 +32,8 @@ export class MemoryEnvoy implements EnvoyAdmin {
   live = true;
   /** false: the admin API refuses connections (Envoy exited, or was never there). */
   up = true;
+  /** The main listener's downstream_cx_total counter; undefined: stats_matcher drops it. */
+  accepted: number | undefined = 0;
   restarts = 0;
   /** Faults for the next calls of an operation, used up in order. */
   private readonly faults = new Map<Operation, MemoryFault[]>();
@@ -65,6 +67,7 @@ export class MemoryEnvoy implements EnvoyAdmin {
     this.live = true;
     this.up = true;
     this.connections = connections;
+    if (this.accepted !== undefined) this.accepted = connections;
     this.restarts += 1;
   }
 
@@ -124,7 +127,8 @@ export class MemoryEnvoy implements EnvoyAdmin {
     return this.call("count", cancel, (record) => {
       Object.assign(record, { total: this.connections, live: this.live });
       const byListener = new Map(this.connections > 0 ? [["0.0.0.0_8080", this.connections]] : []);
-      return { total: this.connections, byListener, live: this.live };
+      const accepted = this.accepted === undefined ? undefined : new Map([["0.0.0.0_8080", this.accepted]]);
+      return { total: this.connections, byListener, live: this.live, accepted };
     });
   }
 }

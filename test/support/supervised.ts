@@ -5,6 +5,11 @@ import { tempDir } from "./fixtures.ts";
 import { type CliProcess, spawnCli } from "./process.ts";
 import { onTeardown } from "./teardown.ts";
 
+/** The pid a fake Envoy epoch wrote into `dir`. */
+export function fakePid(dir: string, epoch = 0): number {
+  return (JSON.parse(readFileSync(join(dir, `epoch-${epoch}.json`), "utf8")) as { pid: number }).pid;
+}
+
 /** Kills every fake Envoy epoch that wrote its pid into `dir`: a supervisor killed by a test cannot stop them itself. */
 function killFakeEnvoys(dir: string): void {
   for (const file of readdirSync(dir).filter((name) => /^epoch-\d+\.json$/.test(name))) {
@@ -29,15 +34,20 @@ export const fakeSaid =
 export async function startSupervised(
   flags: string[] = [],
   fakeFlags: string[] = [],
-  { cli, waitForAdmin = true }: { cli?: string[]; waitForAdmin?: boolean } = {},
+  {
+    cli,
+    waitForAdmin = true,
+    wrap = (command) => command,
+  }: { cli?: string[]; waitForAdmin?: boolean; wrap?: (command: string[]) => string[] } = {},
 ) {
   const dir = tempDir();
   const socket = join(dir, "admin.sock");
+  const envoy = [process.execPath, FAKE_ENVOY_CLI, "-c", "envoy.yaml", "--admin-socket", socket, "--info-dir", dir, ...fakeFlags];
   const supervisor: CliProcess = spawnCli(
     [
       ...["run", "--serve-address", "127.0.0.1", "--serve-port", "0", "--admin-address", socket],
-      ...["--check-delay", "0s", "--check-interval", "50ms", ...flags],
-      ...["--", process.execPath, FAKE_ENVOY_CLI, "-c", "envoy.yaml", "--admin-socket", socket, "--info-dir", dir, ...fakeFlags],
+      ...["--check-delay", "0s", "--check-interval", "50ms", "--quiet-period", "0s", ...flags],
+      ...["--", ...wrap(envoy)],
     ],
     { cli },
   );

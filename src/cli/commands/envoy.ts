@@ -23,7 +23,9 @@ const contourAdmin = {
   address: alias(adminOptions.address, { default: "/admin/admin.sock" }),
   connectionStat: alias(adminOptions.connectionStat, { default: "http" }),
 };
-const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }) };
+// Their end conditions hold unless the quiet period is asked for: off by default on both command lines.
+const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
+const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }), quietPeriodMs: quietPeriodOff };
 const contourCompat = { adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)") };
 const contourSidecar = { admin: contourAdmin, drain: contourDrain, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
 const contourHook = { admin: contourAdmin, drain: contourDrain, handoff: handoffOptions, log: logOptions, compat: contourCompat };
@@ -47,6 +49,7 @@ const gatewayDrain = {
     description: "Envoy Gateway's name for --min-open-connections: the drain is complete at or below this many open connections",
   }),
   drainTimeoutMs: alias(drainOptions.drainTimeoutMs, { default: "60s" }),
+  quietPeriodMs: quietPeriodOff,
 };
 const gatewaySidecarDrain = {
   ...gatewayDrain,
@@ -65,6 +68,17 @@ const gatewaySidecar = {
 };
 const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, log: logOptions };
 
+/**
+ * Reads a dialect's sidecar flags. Their hook carries the drain settings, so the hook leads, as their anchors do:
+ * Envoy's /shutdown waits for the drain rather than starting one that would ignore them.
+ */
+function readDialectSidecar<T extends typeof contourSidecar | typeof gatewaySidecar>(table: T) {
+  return (rawArgs: string[]) => {
+    const settings = readOptions(table, rawArgs);
+    return { ...settings, sidecar: { ...settings.sidecar, hookLed: true } };
+  };
+}
+
 const SIDECAR_META = { name: "shutdown-manager", description: "" };
 const HOOK_META = { name: "shutdown", description: "" };
 
@@ -75,7 +89,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, CommandModule>> = {
       default: sidecarCommand(
         { ...SIDECAR_META, description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults" },
         contourSidecar,
-        (rawArgs) => readOptions(contourSidecar, rawArgs),
+        readDialectSidecar(contourSidecar),
       ),
       examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
     },
@@ -93,7 +107,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, CommandModule>> = {
       default: sidecarCommand(
         { ...SIDECAR_META, description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready" },
         gatewaySidecar,
-        (rawArgs) => readOptions(gatewaySidecar, rawArgs),
+        readDialectSidecar(gatewaySidecar),
       ),
       examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
     },

@@ -44,9 +44,10 @@ export default settingsCommand(
       "Run Envoy as a child and drain it before it stops: SIGTERM/SIGINT drain, then stop it (SIGKILL after --stop-timeout); serves /healthz, /shutdown, /status and /metrics; exits with Envoy's code",
   },
   options,
+  "watch",
   readRun,
   (settings) =>
     runSupervisor(settings, settings.supervisor, settings.command).catch((error) =>
-      Promise.reject(error instanceof ChildStartError ? new UsageError(error.message) : listenUsageError(error)),
+      Promise.reject(error instanceof ChildStartError ? new UsageError(error.message, false) : listenUsageError(error)),
     ),
 );

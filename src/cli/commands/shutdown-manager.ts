@@ -20,7 +20,9 @@ export function sidecarCommand(
   table: CommandOptions,
   read: (rawArgs: string[]) => SidecarSettings & { log: LoggingOptions },
 ) {
-  return settingsCommand(meta, table, read, (settings) => runSidecar(settings).catch((error) => Promise.reject(listenUsageError(error))));
+  return settingsCommand(meta, table, "watch", read, (settings) =>
+    runSidecar(settings).catch((error) => Promise.reject(listenUsageError(error))),
+  );
 }
 
 export default sidecarCommand(

@@ -29,7 +29,10 @@ async function runHookWithProgress(settings: HookSettings): Promise<number> {
 /** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
 export function hookCommand(meta: CommandMeta, table: CommandOptions, read: (rawArgs: string[]) => HookSettings & { log: LoggingOptions }) {
   // An exec hook's output is kept by kubelet only when it fails: its lines also go to the container's PID 1 stdout.
-  return settingsCommand(meta, table, read, runHookWithProgress, (settings) => ({ ...settings.log, mirrorPath: containerLogMirror() }));
+  return settingsCommand(meta, table, "write", read, runHookWithProgress, (settings) => ({
+    ...settings.log,
+    mirrorPath: containerLogMirror(),
+  }));
 }
 
 export default hookCommand(
