@@ -1,6 +1,6 @@
 /** The drain sequence in process, on a virtual clock against an in-memory Envoy: every decision, in milliseconds. */
 import { describe, expect, test } from "bun:test";
-import { Drain, type PollReport } from "../src/drain/drain.ts";
+import { Drain, logPoll, type PollReport } from "../src/drain/drain.ts";
 import type { DrainSettings } from "../src/drain/settings.ts";
 import { captureLogs } from "./support/logs.ts";
 import { MemoryEnvoy } from "./support/memory-envoy.ts";
@@ -269,5 +269,145 @@ describe("--drain-timeout", () => {
     logs = captureLogs();
     await setup({ drainTimeoutMs: 1500 }, 2).run();
     expect(logs.at(-1)?.msg).toBe("drain timed out; connections still open: 0.0.0.0_8080=2");
+  });
+});
+
+/** A load balancer that keeps sending a new connection every `everyMs` until `untilMs` (each one short: the count stays). */
+function lagging(clock: VirtualClock, envoy: MemoryEnvoy, everyMs: number, untilMs: number) {
+  for (let at = everyMs; at <= untilMs; at += everyMs)
+    clock.at(at, () => {
+      if (envoy.accepted !== undefined) envoy.accepted += 1;
+    });
+}
+
+describe("--quiet-period: the drain waits for the load balancer to stop sending", () => {
+  test("new connections hold the drain at 0 open; it ends one quiet period after the last, within 100 ms", async () => {
+    const { clock, envoy, run } = setup({ quietPeriodMs: 2000 });
+    lagging(clock, envoy, 250, 3000);
+    const outcome = await run();
+    expect(outcome).toMatchObject({ phase: "drained", reason: "threshold" });
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(5000);
+    expect(outcome.elapsedMs).toBeLessThanOrEqual(5100);
+  });
+
+  test("a load balancer that stopped during --check-delay has already been quiet that long: the first count ends it", async () => {
+    const { clock, envoy, run } = setup({ quietPeriodMs: 2000, checkDelayMs: 3000 });
+    lagging(clock, envoy, 250, 500);
+    expect(await run()).toMatchObject({ phase: "drained", elapsedMs: 3000 });
+  });
+
+  test("--drain-timeout still ends it, and the time-out line says who was still sending, as text and as a field", async () => {
+    const { clock, envoy, run } = setup({ quietPeriodMs: 2000, drainTimeoutMs: 4000 });
+    lagging(clock, envoy, 250, 60_000);
+    const logs = captureLogs();
+    expect(await run()).toMatchObject({ phase: "timed_out", elapsedMs: 4000 });
+    const last = logs.at(-1);
+    expect(last?.msg).toMatch(/new connections were still arriving: [\d.]+ new connections\/s on 0\.0\.0\.0_8080/);
+    expect(last?.fields.new_connections).toEqual({ "0.0.0.0_8080": expect.any(Number) });
+  });
+
+  test("counters Envoy does not report (stats_matcher): one warning naming the stat, then the count alone decides", async () => {
+    const { envoy, run } = setup({ quietPeriodMs: 2000 });
+    envoy.accepted = undefined;
+    const logs = captureLogs();
+    expect(await run()).toMatchObject({ phase: "drained", elapsedMs: 0 });
+    const warnings = logs.filter((line) => line.msg.includes("listener.<id>.downstream_cx_total"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toContain("include listener.<id>.downstream_cx_total in stats_matcher");
+  });
+
+  test("a counter that goes down (Envoy restarted) starts the quiet period again; it never ends the drain", async () => {
+    const { clock, envoy, run } = setup({ quietPeriodMs: 2000 });
+    clock.at(0, () => {
+      envoy.accepted = 50;
+    });
+    clock.at(1500, () => {
+      envoy.restart(0);
+      envoy.live = false;
+    });
+    const outcome = await run();
+    expect(outcome.phase).toBe("drained");
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(3500);
+  });
+
+  test("--quiet-connections tolerates a load balancer's health checks that reach a data-plane listener", async () => {
+    const strict = setup({ quietPeriodMs: 2000, drainTimeoutMs: 10_000 });
+    lagging(strict.clock, strict.envoy, 1000, 60_000);
+    expect((await strict.run()).phase).toBe("timed_out");
+    const tolerant = setup({ quietPeriodMs: 2000, quietConnections: 2, drainTimeoutMs: 10_000 });
+    lagging(tolerant.clock, tolerant.envoy, 1000, 60_000);
+    expect(await tolerant.run()).toMatchObject({ phase: "drained", elapsedMs: 2000 });
+  });
+
+  test("each reported count names the listeners holding connections and those still receiving new ones", async () => {
+    const { clock, envoy, run, polls } = setup({ quietPeriodMs: 1000, checkIntervalMs: 1000 }, 3);
+    lagging(clock, envoy, 100, 1500);
+    clock.at(2500, () => {
+      envoy.connections = 0;
+    });
+    await run();
+    expect(Object.fromEntries(polls[0]?.byListener ?? [])).toEqual({ "0.0.0.0_8080": 3 });
+    expect(polls[1]).toMatchObject({ newConnectionsOverMs: 1000 });
+    expect(Object.fromEntries(polls[1]?.newConnections ?? [])).toEqual({ "0.0.0.0_8080": 10 });
+    const logs = captureLogs();
+    if (polls[1]) logPoll(polls[1]);
+    expect(logs[0]?.msg).toBe("open connections; still receiving 10.0 new connections/s on 0.0.0.0_8080 (10)");
+    expect(logs[0]?.fields).toMatchObject({ listeners: { "0.0.0.0_8080": 3 }, new_connections: { "0.0.0.0_8080": 10 } });
+  });
+});
+
+describe("polling pace", () => {
+  test("far from the threshold it keeps --check-interval; near it, ten counts a second", async () => {
+    const { clock, envoy, run } = setup({ checkIntervalMs: 5000 }, 500);
+    clock.at(9000, () => {
+      envoy.connections = 4;
+    });
+    clock.at(10_650, () => {
+      envoy.connections = 0;
+    });
+    const outcome = await run();
+    const counts = times(envoy, "count");
+    expect(counts.slice(0, 3)).toEqual([0, 5000, 10_000]);
+    expect(counts[3]).toBe(10_100);
+    expect(outcome.elapsedMs).toBe(10_700);
+  });
+
+  test("a slow count sets a slower pace: at most a tenth of the time goes to answering the drain", async () => {
+    const { clock, envoy, run } = setup({ checkIntervalMs: 5000 }, 1);
+    envoy.fault("count", { kind: "slow", ms: 30 }, 1000);
+    clock.at(2000, () => {
+      envoy.connections = 0;
+    });
+    await run();
+    const counts = times(envoy, "count");
+    const gaps = counts.slice(1).map((at, i) => at - (counts[i] ?? 0));
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(300);
+  });
+});
+
+describe("a hook joining with its own settings", () => {
+  test("the stricter of each holds: a longer minimum outlasts the drain's own", async () => {
+    const { clock, drain } = setup({}, 1);
+    clock.at(200, () => void drain.join({ ...settings(), minDrainMs: 3000 }));
+    clock.at(500, () => {
+      (drain as unknown as { admin: MemoryEnvoy }).admin.connections = 0;
+    });
+    expect(await clock.run(drain.start())).toMatchObject({ phase: "drained", elapsedMs: 3000 });
+    expect(drain.snapshot.settings.minDrainMs).toBe(3000);
+  });
+
+  test("a longer --drain-delay stretches a wait in progress; one that comes after health checks failed says so", async () => {
+    const early = setup({ drainDelayMs: 500 });
+    early.clock.at(100, () => void early.drain.join({ ...settings(), drainDelayMs: 2000 }));
+    await early.clock.run(early.drain.start());
+    expect(times(early.envoy, "fail")).toEqual([2000]);
+    const late = setup({}, 1);
+    const logs = captureLogs();
+    late.clock.at(300, () => void late.drain.join({ ...settings(), drainDelayMs: 2000 }));
+    late.clock.at(400, () => {
+      late.envoy.connections = 0;
+    });
+    await late.clock.run(late.drain.start());
+    expect(logs.some((line) => line.msg.includes("--drain-delay came after the step it governs"))).toBe(true);
   });
 });

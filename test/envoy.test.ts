@@ -203,6 +203,7 @@ describe("parsing stats bodies (pure)", () => {
       "malformed",
     ],
     ["a missing value", "listener.admin.downstream_cx_active: \n", "malformed"],
+    ["a space before the colon", "listener.admin.downstream_cx_active: 1\nlistener.x_1.downstream_cx_active : 4\n", "malformed"],
   ];
   test.each(BAD_BODIES)("%s is an error, never a count of 0", (_, body, kind) => {
     let thrown: unknown;
@@ -213,6 +214,46 @@ describe("parsing stats bodies (pure)", () => {
     }
     expect(thrown).toBeInstanceOf(AdminError);
     expect((thrown as AdminError).kind).toBe(kind);
+  });
+
+  test("accepted-connection counters: the same exclusions as the count (admin, per-thread, ignored), listeners at 0 open kept", () => {
+    const body = textBody([
+      ["listener.0.0.0.0_8080.downstream_cx_active", 0],
+      ["listener.0.0.0.0_8080.downstream_cx_total", 120],
+      ["listener.0.0.0.0_8080.worker_0.downstream_cx_total", 60],
+      ["listener.0.0.0.0_8080.worker_1.downstream_cx_total", 60],
+      ["listener.0.0.0.0_19001.downstream_cx_total", 9],
+      ["listener.admin.downstream_cx_active", 1],
+      ["listener.admin.downstream_cx_total", 4000],
+      ["listener.admin.main_thread.downstream_cx_total", 4000],
+    ]);
+    const count = countListenerConnections(body, [/_19001$/]);
+    expect(count.total).toBe(0);
+    expect(Object.fromEntries(count.accepted ?? [])).toEqual({ "0.0.0.0_8080": 120 });
+  });
+
+  test("no counter at all (stats_matcher keeps only the gauges) is no accepted map, not an error", () => {
+    const body = textBody([
+      ["listener.0.0.0.0_8080.downstream_cx_active", 2],
+      ["listener.admin.downstream_cx_active", 1],
+    ]);
+    expect(countListenerConnections(body, []).accepted).toBeUndefined();
+  });
+
+  test("the HTTP count reads envoy_http_downstream_cx_total by prefix, skipping admin and stats prefixes", () => {
+    const body = [
+      "# TYPE envoy_http_downstream_cx_total counter",
+      'envoy_http_downstream_cx_total{envoy_http_conn_manager_prefix="admin"} 300',
+      'envoy_http_downstream_cx_total{envoy_http_conn_manager_prefix="ingress_http"} 42',
+      "",
+      "# TYPE envoy_http_downstream_cx_active gauge",
+      'envoy_http_downstream_cx_active{envoy_http_conn_manager_prefix="admin"} 1',
+      'envoy_http_downstream_cx_active{envoy_http_conn_manager_prefix="ingress_http"} 3',
+      "",
+    ].join("\n");
+    const count = countHttpConnections(body);
+    expect(count.total).toBe(3);
+    expect(Object.fromEntries(count.accepted ?? [])).toEqual({ ingress_http: 42 });
   });
 
   test("a Prometheus body that is not the exposition format, or lacks the HTTP gauges, is an error", () => {

@@ -1,6 +1,6 @@
 /** The preStop exec hook as a process: draining alone, joining a sidecar, and every way the join can go wrong. */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { openClients } from "./support/clients.ts";
 import { TCP_LISTENER } from "./support/fake-envoy.ts";

@@ -7,6 +7,7 @@ import { version } from "../package.json";
 import type { PollReport } from "../src/drain/drain.ts";
 import { progressLine } from "../src/hook/progress.ts";
 import { configureLogging, containerLogMirror, type LoggingOptions, log } from "../src/log.ts";
+import type { StatusReport } from "../src/sidecar/status.ts";
 import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
 import { onTeardown } from "./support/teardown.ts";
@@ -97,6 +98,35 @@ describe("/status and the status command", () => {
     expect(text).toContain("open connections:  0 (threshold 0)");
     const json = spawnCli(["status", "--serve-port", String(manager.port), "--json"]);
     expect(JSON.parse(await json.stdout())).toMatchObject({ phase: "drained", polls: report.polls });
+  });
+
+  test("while new connections keep arriving, /status, status and /metrics say where, and how long ago the last came", async () => {
+    const fake = await fakeEnvoy({ connections: 2 });
+    const manager = await startManager(fastDrain(fake.adminAddress, ["--quiet-period", "1s", "--check-interval", "200ms"]).args);
+    // A load balancer still sending: short connections come and go on the main listener.
+    let open = 2;
+    const sending = setInterval(() => fake.setConnections((open = open === 2 ? 3 : 2)), 50);
+    onTeardown(() => clearInterval(sending));
+    const shutdown = fetch(`${manager.url}/shutdown`);
+    await manager.waitForLog((line) => String(line.msg).includes("still receiving"));
+    const report = (await (await fetch(`${manager.url}/status`)).json()) as StatusReport;
+    expect(report.phase).toBe("draining");
+    expect(report.new_connections).toBeGreaterThan(0);
+    expect(Object.keys(report.new_connections_by_listener)).toEqual(["0.0.0.0_8080"]);
+    expect(report.seconds_since_last_new_connection).toBeLessThan(1);
+    expect(report.connections_by_listener["0.0.0.0_8080"]).toBeGreaterThanOrEqual(2);
+    const readable = spawnCli(["status", "--serve-port", String(manager.port)]);
+    expect(await readable.stdout()).toMatch(/new connections: {3}\d+ in the last check interval \(0\.0\.0\.0_8080=\d+\), last /);
+    const { value } = await scrape(manager.url);
+    expect(value("listener_new_connections", { listener: "0.0.0.0_8080" })).toBeGreaterThan(0);
+    expect(value("listener_open_connections", { listener: "0.0.0.0_8080" })).toBeGreaterThanOrEqual(2);
+    expect(value("last_new_connection_time_seconds")).toBeCloseTo(Date.now() / 1000, 0);
+    // The load balancer stops; the connections close: the drain ends a quiet period later.
+    clearInterval(sending);
+    fake.setConnections(0);
+    const stoppedAt = Date.now();
+    expect((await within(5000, shutdown)).status).toBe(200);
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(900);
   });
 
   test("status with no sidecar listening is one line and exit 1", async () => {

@@ -312,10 +312,7 @@ export class Drain {
     await this.failHealthChecks();
     const failedAt = this.clock.now();
     if (this.settings.drainListeners) await this.drainListeners();
-    // The quiet period's clock starts now, not at the first count: a load balancer that stopped sending during
-    // --check-delay has already been quiet that long.
-    if (this.settings.quietPeriodMs > 0 && this.settings.checkDelayMs > 0) await this.poll();
-    await this.waitSince(failedAt, () => this.settings.checkDelayMs);
+    await this.watchArrivalsUntil(failedAt);
     for (;;) {
       if (this.settings.drainListeners && !this.listenersDrained) await this.drainListeners();
       const polledAt = this.clock.now();
@@ -330,6 +327,21 @@ export class Drain {
       if (count) this.report(count, false);
       await this.wait(this.nextPollDelay(count, pollMs));
     }
+  }
+
+  /**
+   * Waits out --check-delay. With a quiet period, counts quietly meanwhile, often enough to place new connections
+   * within a quarter of it: a load balancer that stopped sending during the delay has already been quiet that long.
+   * These counts are neither reported nor able to end the drain: the first reported count still comes after the delay.
+   */
+  private async watchArrivalsUntil(failedAt: number): Promise<void> {
+    const delay = () => this.settings.checkDelayMs;
+    while (this.settings.quietPeriodMs > 0 && this.clock.now() < failedAt + delay()) {
+      await this.poll();
+      const pace = Math.min(this.settings.checkIntervalMs, Math.max(FASTEST_POLL_MS, this.settings.quietPeriodMs / 4));
+      await this.waitSince(this.clock.now(), () => Math.min(pace, failedAt + delay() - this.clock.now()));
+    }
+    await this.waitSince(failedAt, delay);
   }
 
   /** The count is at the threshold, the minimum duration has passed, and no new connection broke the quiet period. */

@@ -188,6 +188,7 @@ export class FakeEnvoy {
   private drainSequenceStarted = false;
   private startedAt = Date.now();
   private adminActive = 0;
+  private adminTotal = 0;
   private scripted: Record<string, number> = {};
   private timelineTimers: ReturnType<typeof setTimeout>[] = [];
   private totals: Record<string, number> = {};
@@ -367,19 +368,29 @@ export class FakeEnvoy {
     const workers = this.options.concurrency;
     const counts = this.listenerCounts();
     counts[STATS_LISTENER] ??= 1; // a Prometheus scraper's keep-alive connection
+    /** A stat's share of worker `w`: per-worker copies add up to the aggregate. */
+    const share = (value: number, w: number) => Math.floor(value / workers) + (w < value % workers ? 1 : 0);
     for (const [id, count] of Object.entries(counts)) {
+      const total = this.totals[id] ?? count;
       gauge(`listener.${id}.downstream_cx_active`, count);
-      counter(`listener.${id}.downstream_cx_total`, this.totals[id] ?? count);
+      counter(`listener.${id}.downstream_cx_total`, total);
       for (let w = 0; w < workers; w++) {
-        const share = Math.floor(count / workers) + (w < count % workers ? 1 : 0);
-        gauge(`listener.${id}.worker_${w}.downstream_cx_active`, share);
+        gauge(`listener.${id}.worker_${w}.downstream_cx_active`, share(count, w));
+        counter(`listener.${id}.worker_${w}.downstream_cx_total`, share(total, w));
       }
       const prefix = id === STATS_LISTENER ? "stats" : id === TCP_LISTENER ? undefined : "ingress_http";
-      if (prefix) gauge(`http.${prefix}.downstream_cx_active`, count);
+      if (prefix) {
+        gauge(`http.${prefix}.downstream_cx_active`, count);
+        counter(`http.${prefix}.downstream_cx_total`, total);
+      }
     }
+    // Every admin request is a connection of the admin listener (each poll opens one).
     gauge("listener.admin.downstream_cx_active", this.adminActive);
+    counter("listener.admin.downstream_cx_total", this.adminTotal);
     gauge("listener.admin.main_thread.downstream_cx_active", this.adminActive);
+    counter("listener.admin.main_thread.downstream_cx_total", this.adminTotal);
     gauge("http.admin.downstream_cx_active", this.adminActive);
+    counter("http.admin.downstream_cx_total", this.adminTotal);
     gauge("server.live", this.healthCheckFailed ? 0 : 1);
     gauge("server.state", this.lagging.state);
     gauge("server.total_connections", this.lagging.totalConnections);
@@ -506,6 +517,7 @@ export class FakeEnvoy {
     if (!url.search && request.headers.get("content-type") === "application/x-www-form-urlencoded") query = await request.text();
     this.requests.push({ method: request.method, path, query, at: Date.now() });
     this.adminActive += 1;
+    this.adminTotal += 1;
     try {
       const fault = this.faults.get(path) ?? this.faults.get("*");
       if (fault) {
