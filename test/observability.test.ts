@@ -105,7 +105,10 @@ describe("/status and the status command", () => {
     const manager = await startManager(fastDrain(fake.adminAddress, ["--quiet-period", "1s", "--check-interval", "200ms"]).args);
     // A load balancer still sending: short connections come and go on the main listener.
     let open = 2;
-    const sending = setInterval(() => fake.setConnections((open = open === 2 ? 3 : 2)), 50);
+    const sending = setInterval(() => {
+      open = open === 2 ? 3 : 2;
+      fake.setConnections(open);
+    }, 50);
     onTeardown(() => clearInterval(sending));
     const shutdown = fetch(`${manager.url}/shutdown`);
     await manager.waitForLog((line) => String(line.msg).includes("still receiving"));
@@ -258,7 +261,7 @@ describe("progress", () => {
 
 describe("the demos", () => {
   test("demo:run: the supervisor drains live clients on SIGTERM, then stops Envoy", async () => {
-    const demo = Bun.spawn([process.execPath, new URL("./demo-run.ts", import.meta.url).pathname], {
+    const demo = Bun.spawn([process.execPath, new URL("../demo/demo-run.ts", import.meta.url).pathname], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1" },
@@ -273,7 +276,7 @@ describe("the demos", () => {
   }, 40_000);
 
   test("drains live keep-alive clients to zero and exits 0", async () => {
-    const demo = Bun.spawn([process.execPath, new URL("./demo.ts", import.meta.url).pathname], {
+    const demo = Bun.spawn([process.execPath, new URL("../demo/demo.ts", import.meta.url).pathname], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1" },

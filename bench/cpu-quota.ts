@@ -1,13 +1,13 @@
 /**
  * The compiled executable under a CFS CPU quota, as Kubernetes applies `resources.limits.cpu`: exec → first /healthz,
  * exec → POST /healthcheck/fail from the hook, and idle CPU per minute. Part of `npm run bench`; alone:
- * `bun test/bench/cpu-quota.ts <executable>`. Needs a writable cgroup (v1 `cpu` or v2 with the cpu controller);
+ * `bun bench/cpu-quota.ts <executable>`. Needs a writable cgroup (v1 `cpu` or v2 with the cpu controller);
  * elsewhere it says why in one line and measures nothing.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, rawRequest } from "../support/clients.ts";
-import type { FakeEnvoy } from "../support/fake-envoy.ts";
+import { freePort, rawRequest } from "../test/support/clients.ts";
+import type { FakeEnvoy } from "../test/support/fake-envoy.ts";
 import { spawnAsContainer } from "./spawn.ts";
 
 const PERIOD_US = 100_000;
@@ -153,9 +153,9 @@ export function formatCpuQuota(result: CpuQuotaResult): string {
 }
 
 if (import.meta.main) {
-  const { startFakeEnvoy } = await import("../support/fake-envoy.ts");
+  const { startFakeEnvoy } = await import("../test/support/fake-envoy.ts");
   const binary = process.argv[2];
-  if (!binary) throw new Error("usage: bun test/bench/cpu-quota.ts <executable>");
+  if (!binary) throw new Error("usage: bun bench/cpu-quota.ts <executable>");
   const fake = await startFakeEnvoy({ connections: 1 });
   const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 30);
   console.log(formatCpuQuota(await measureUnderCpuQuota(binary, fake, { idleSeconds })));

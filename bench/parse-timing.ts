@@ -4,8 +4,8 @@
  * prints the parse times in milliseconds as JSON, with the default --ignore-listeners patterns. The first poll is the
  * one a drain pays cold.
  */
-import { adminOptions } from "../../src/cli/options.ts";
-import { countListenerConnections } from "../../src/envoy/stats.ts";
+import { adminOptions } from "../src/cli/options.ts";
+import { countListenerConnections } from "../src/envoy/stats.ts";
 
 const [url = "", polls = "10"] = process.argv.slice(2);
 const { ignoreListeners } = adminOptions;

@@ -4,11 +4,11 @@
  * benchmark builds it with the program's default settings defined as `SIDECAR_DEFAULTS` (read from the flag tables
  * in its own process), so it runs as the program would; it is not meant to run unbuilt. `--serve-port N
  * --admin-address ADDRESS [--ready-file PATH]` are looked up as the floor looks up its port. What it measures is
- * what the sidecar itself costs over the reference (test/bench/reference.ts).
+ * what the sidecar itself costs over the reference (bench/reference.ts).
  */
-import { parseAdminAddress } from "../../src/envoy/address.ts";
-import { configureLogging, type LoggingOptions } from "../../src/log.ts";
-import { runSidecar, type SidecarSettings } from "../../src/sidecar/sidecar.ts";
+import { parseAdminAddress } from "../src/envoy/address.ts";
+import { configureLogging, type LoggingOptions } from "../src/log.ts";
+import { runSidecar, type SidecarSettings } from "../src/sidecar/sidecar.ts";
 
 /** The defaults as JSON carries them: the ignore patterns as their sources. */
 export type SidecarDefaults = Omit<SidecarSettings, "admin"> & {

@@ -7,17 +7,17 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { options as sidecarCommandOptions } from "../../src/cli/commands/shutdown-manager.ts";
-import { readOptions } from "../../src/cli/option-kinds.ts";
-import { connectionStatsPath, countListenerConnections } from "../../src/envoy/stats.ts";
-import { BUILD_FLAGS } from "../support/build-flags.ts";
-import { freePort, openClient, rawRequest } from "../support/clients.ts";
-import { startFakeEnvoy } from "../support/fake-envoy.ts";
+import { options as sidecarCommandOptions } from "../src/cli/commands/shutdown-manager.ts";
+import { readOptions } from "../src/cli/option-kinds.ts";
+import { connectionStatsPath, countListenerConnections } from "../src/envoy/stats.ts";
+import { BUILD_FLAGS } from "../test/support/build-flags.ts";
+import { freePort, openClient, rawRequest } from "../test/support/clients.ts";
+import { startFakeEnvoy } from "../test/support/fake-envoy.ts";
 import { formatCpuQuota, measureUnderCpuQuota } from "./cpu-quota.ts";
 import type { SidecarDefaults } from "./sidecar-only.ts";
 import { spawnAsContainer } from "./spawn.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const work = mkdtempSync(join(tmpdir(), "esm-bench-"));
 const MiB = 2 ** 20;
@@ -163,7 +163,7 @@ void runCommand({ args: { x: { type: "string" } }, run() {} }, { rawArgs: ["--x"
 /** Builds the floor, alone or with a library variant prepended, as an executable. */
 function buildFloor(name: string, prelude = ""): string {
   const source = join(ROOT, "test", "bench", `.${name.replace(/\W+/g, "-")}.ts`);
-  writeFileSync(source, `${prelude}\n${readFileSync(`${ROOT}test/bench/floor.ts`, "utf8")}`);
+  writeFileSync(source, `${prelude}\n${readFileSync(`${ROOT}bench/floor.ts`, "utf8")}`);
   try {
     return build(name.replace(/\W+/g, "-"), BUILD_FLAGS, source);
   } finally {
@@ -173,7 +173,7 @@ function buildFloor(name: string, prelude = ""): string {
 
 /** The out-of-process admin API stand-in, and the arrival time of the next fail POST it sees. */
 async function startFailReceiver() {
-  const proc = Bun.spawn([process.execPath, `${ROOT}test/bench/fail-receiver.ts`], { stdout: "pipe", stderr: "ignore" });
+  const proc = Bun.spawn([process.execPath, `${ROOT}bench/fail-receiver.ts`], { stdout: "pipe", stderr: "ignore" });
   spawned.add(proc);
   const lines = (async function* () {
     let pending = "";
@@ -198,7 +198,7 @@ async function startFailReceiver() {
 // As deployed: the default log level, so its start-up lines are written (to a file, standing in for a pod's pipe).
 const sidecarArgv = [binary, "shutdown-manager", "--serve-address", "127.0.0.1", "--admin-address", fake.adminAddress];
 const floorBinary = buildFloor("floor");
-const referenceBinary = build("reference", BUILD_FLAGS, `${ROOT}test/bench/reference.ts`);
+const referenceBinary = build("reference", BUILD_FLAGS, `${ROOT}bench/reference.ts`);
 // The sidecar without its command line runs with the program's defaults, read here from the flag tables.
 const defaults = readOptions(sidecarCommandOptions, [], {});
 const sidecarDefaults: SidecarDefaults = {
@@ -208,7 +208,7 @@ const sidecarDefaults: SidecarDefaults = {
 const sidecarOnlyBinary = build(
   "sidecar-only",
   [...BUILD_FLAGS, "--define", `SIDECAR_DEFAULTS=${JSON.stringify(sidecarDefaults)}`],
-  `${ROOT}test/bench/sidecar-only.ts`,
+  `${ROOT}bench/sidecar-only.ts`,
 );
 const subjects: [string, string[]][] = [
   ["floor", [floorBinary]],
@@ -488,7 +488,7 @@ for (const [state, samples] of [
     size = body.length;
   }
   // The same count in the shipped build: its JIT policy leaves the first poll to the interpreter for longer.
-  const timing = build("parse-timing", BUILD_FLAGS, `${ROOT}test/bench/parse-timing.ts`);
+  const timing = build("parse-timing", BUILD_FLAGS, `${ROOT}bench/parse-timing.ts`);
   // Spawned, not spawnSync: the fake answering its polls runs in this process.
   const timingRun = Bun.spawn([timing, url, String(RUNS * 4)], { stdout: "pipe" });
   const shipped = JSON.parse(await new Response(timingRun.stdout).text()) as { times: number[] };
@@ -519,7 +519,7 @@ for (const [state, samples] of [
   await Bun.sleep(200);
   const load = (intervalMs: number) => {
     const args = [String(manager.port), "200", String(intervalMs), "3000"];
-    const result = Bun.spawnSync([process.execPath, `${ROOT}test/bench/load.ts`, ...args], { stdout: "pipe", stderr: "pipe" });
+    const result = Bun.spawnSync([process.execPath, `${ROOT}bench/load.ts`, ...args], { stdout: "pipe", stderr: "pipe" });
     return JSON.parse(result.stdout.toString()) as { requests: number; p50: number; p99: number; max: number };
   };
   for (const [intervalMs, label] of [

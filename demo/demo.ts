@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapesAllowed } from "../src/log.ts";
-import { type KeepAliveClient, openClient } from "./support/clients.ts";
-import { startFakeEnvoy } from "./support/fake-envoy.ts";
-import { SOURCE_CLI, startManager } from "./support/process.ts";
+import { type KeepAliveClient, openClient } from "../test/support/clients.ts";
+import { startFakeEnvoy } from "../test/support/fake-envoy.ts";
+import { SOURCE_CLI, startManager } from "../test/support/process.ts";
 
 const CLIENTS = 12;
 const label = (await escapesAllowed(1)) ? "\x1b[1mdemo:\x1b[0m" : "demo:";

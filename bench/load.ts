@@ -1,6 +1,6 @@
 /**
  * A /healthz load generator in its own process, so the clients do not share an event loop with what they measure.
- * Usage: bun test/bench/load.ts <port> <connections> <interval-ms> <duration-ms>
+ * Usage: bun bench/load.ts <port> <connections> <interval-ms> <duration-ms>
  * Each connection is a keep-alive socket sending one request every interval (0 = as fast as answers come).
  * Prints a JSON line: request count, p50, p99 and max latency in milliseconds.
  */

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapesAllowed } from "../src/log.ts";
-import { type KeepAliveClient, openClient } from "./support/clients.ts";
-import { SOURCE_CLI } from "./support/process.ts";
-import { FAKE_ENVOY_CLI } from "./support/supervised.ts";
+import { type KeepAliveClient, openClient } from "../test/support/clients.ts";
+import { SOURCE_CLI } from "../test/support/process.ts";
+import { FAKE_ENVOY_CLI } from "../test/support/supervised.ts";
 
 const CLIENTS = 12;
 const label = (await escapesAllowed(1)) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
