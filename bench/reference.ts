@@ -8,7 +8,7 @@
  */
 import { createConsola } from "consola/core";
 import { ofetch } from "ofetch";
-import { fetchWithTextBody } from "../src/envoy/client.ts";
+import { fetchWithTextBody } from "../src/footprint.ts";
 
 const given = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) given.set(process.argv[i]?.slice(2) ?? "", process.argv[i + 1] ?? "");

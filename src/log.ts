@@ -1,6 +1,7 @@
 /** Logging through consola: JSON lines for machines, readable lines for people. */
 import { type ConsolaInstance, createConsola, type LogObject } from "consola/core";
 import { errorMessage } from "./errors.ts";
+import { isTerminal, nodeFs } from "./footprint.ts";
 
 export type LogFormat = "auto" | "json" | "text";
 export type LogLevel = "error" | "warn" | "info" | "debug";
@@ -56,20 +57,6 @@ export interface LoggingOptions {
 /** The process-wide logger; `configureLogging` sets its level, format and destinations. */
 export const log: ConsolaInstance = createConsola({ level: LEVELS.info, throttle: 0, reporters: [] });
 
-/**
- * Whether a file descriptor is a terminal (a character device). Touching process.stderr or loading node:tty costs
- * the sidecar about 17 ms of start-up and several MiB, node:fs a few, and a stat starts Bun's thread pool (0.5
- * to 0.9 MiB more for good). exists() needs none of them and is true for regular files and pipes, never terminals:
- * a container's stderr is a pipe, so only a device or a socket is asked with a stat. /dev/null is a character
- * device too, which is harmless: nobody reads the colours there.
- */
-export async function isTerminal(fd: number): Promise<boolean> {
-  const file = Bun.file(fd);
-  if (await file.exists()) return false;
-  const stat = await file.stat().catch(() => undefined);
-  return stat?.isCharacterDevice() ?? false;
-}
-
 /** Whether escape sequences (colours, line rewrites) may go to a file descriptor: a terminal, and NO_COLOR unset. */
 export async function escapesAllowed(fd: number, env: Record<string, string | undefined> = process.env): Promise<boolean> {
   return !env.NO_COLOR && (await isTerminal(fd));
@@ -106,7 +93,7 @@ export async function configureLogging(options: LoggingOptions): Promise<void> {
  * never fatal. node:fs is loaded only here, by the hook in Kubernetes.
  */
 function openMirror(path: string): ((line: string) => void) | undefined {
-  const fs = require("node:fs") as typeof import("node:fs");
+  const fs = nodeFs();
   let fd: number | undefined;
   try {
     fd = fs.openSync(path, "a");

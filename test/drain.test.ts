@@ -155,6 +155,19 @@ describe("Envoy restarted mid-drain", () => {
   });
 });
 
+describe("Envoy restarted mid-drain, listener-first order", () => {
+  test("with --health-check-fail-delay, a restarted Envoy gets its listeners drained again too, not only its health checks failed", async () => {
+    const { clock, envoy, run } = setup({ healthCheckFailDelayMs: 1000 }, 5);
+    clock.at(2500, () => envoy.restart(2));
+    clock.at(4000, () => {
+      envoy.connections = 0;
+    });
+    await run();
+    expect(times(envoy, "fail")).toEqual([1000, 2500]);
+    expect(times(envoy, "drain_listeners")).toEqual([0, 2500]);
+  });
+});
+
 describe("Envoy gone", () => {
   test("refusals from an Envoy that answered end the drain after --admin-unreachable-threshold in a row", async () => {
     const { clock, envoy, run } = setup({ adminUnreachableThreshold: 3 }, 3);

@@ -3,16 +3,17 @@ import type { ArgDef } from "citty";
 import { formatDuration, MAX_DURATION_MS, parseDuration } from "../duration.ts";
 import { InvalidValue } from "../errors.ts";
 
-/** A mistake in how the program was invoked, or a start-up it refuses: reported as one line, exit code 2. */
+/** A mistake in how the program was invoked: reported as one line that points at the command's help, exit code 2. */
 export class UsageError extends Error {
   override name = "UsageError";
-  constructor(
-    message: string,
-    /** Whether the line points at the command's help: not when the usage was fine and the start failed. */
-    readonly pointsAtHelp = true,
-  ) {
-    super(message);
-  }
+  /** Whether the line points at the command's help. */
+  readonly pointsAtHelp: boolean = true;
+}
+
+/** A start that cannot go ahead though the usage was fine (the command to run does not exist): one line, exit code 2. */
+export class StartRefused extends UsageError {
+  override name = "StartRefused";
+  override readonly pointsAtHelp = false;
 }
 
 /** One flag: its name, default, help, and the parser that turns its text into the value a wing's settings take. */

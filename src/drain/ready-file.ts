@@ -1,20 +1,14 @@
 /** The ready file: how a drain finished in one container releases waiters in another (shared emptyDir). */
 import { errorMessage, OperatorError } from "../errors.ts";
+import { nodeFs, readErrorCode } from "../footprint.ts";
 import { log } from "../log.ts";
 import type { FinalPhase } from "./drain.ts";
 
 /** How often a waiting sidecar looks for the ready file: well within the hand-off's 20 ms budget. */
 const READY_FILE_POLL_MS = 10;
 
-// node:fs costs the sidecar several MiB: only the hook loads it, to write the file atomically; the sidecar finds,
-// reads and removes the file through Bun.file.
-const nodeFs = () => require("node:fs") as typeof import("node:fs");
-
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
-
-/** How long a one-byte read may take before the path counts as something that is not a file (a FIFO or device blocks). */
-const PROBE_MS = 1000;
 
 /** What is at a ready-file path: nothing, a regular file and the start of its text, or something else, named. */
 export type ReadyFilePath = { kind: "none" } | { kind: "file"; text: string } | { kind: "other"; what: string };
@@ -26,26 +20,6 @@ const PROBED: Record<string, ReadyFilePath> = {
   ENOTDIR: { kind: "other", what: "under a path that is not a directory" },
 };
 
-/** Reads one byte of a path, for the error code alone; undefined when it reads (or blocks): something is there. */
-async function probeRead(file: ReturnType<typeof Bun.file>): Promise<string | undefined> {
-  let timer: Timer | undefined;
-  const blocked = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), PROBE_MS);
-  });
-  const read = file
-    .slice(0, 1)
-    .text()
-    .then(
-      () => undefined,
-      (error: { code?: string }) => error.code ?? "EIO",
-    );
-  try {
-    return await Promise.race([read, blocked]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The kind of a non-regular file, as an operator would name it. */
 function describeKind(stats: import("node:fs").Stats): string {
   if (stats.isDirectory()) return "a directory";
@@ -56,14 +30,14 @@ function describeKind(stats: import("node:fs").Stats): string {
 }
 
 /**
- * Looks at what is at a ready-file path. The usual case, nothing, is settled without a stat, which would start
- * Bun's thread pool in an idle sidecar: exists() is false and a one-byte read fails with ENOENT. Whatever else is
- * there gets a stat: exists() is also true for a FIFO, and a device reads or blocks.
+ * Looks at what is at a ready-file path. The usual case, nothing, is settled without a stat (see footprint.ts):
+ * exists() is false and a one-byte read fails with ENOENT. Whatever else is there gets a stat: exists() is also
+ * true for a FIFO, and a device reads or blocks.
  */
 export async function inspectReadyFile(path: string): Promise<ReadyFilePath> {
   const file = Bun.file(path);
   if (!(await file.exists())) {
-    const code = await probeRead(file);
+    const code = await readErrorCode(path);
     const settled = code === undefined ? undefined : PROBED[code];
     if (settled) return settled;
   }

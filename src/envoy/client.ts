@@ -1,6 +1,7 @@
 /** The Envoy admin API client shared by the sidecar, the hook and the drain (ofetch, over TCP or a Unix socket). */
 import { FetchError, ofetch } from "ofetch";
 import { errorMessage } from "../errors.ts";
+import { fetchWithTextBody } from "../footprint.ts";
 import type { AdminAddress } from "./address.ts";
 import { AdminError } from "./admin-error.ts";
 import { type ConnectionCount, type ConnectionStat, connectionStatsPath, countConnections } from "./stats.ts";
@@ -78,22 +79,6 @@ function statusError(what: string, response: Response, body: string): AdminError
   const location = response.headers.get("location");
   const detail = location ? `redirect to ${location}, not followed` : body.trim().slice(0, 200);
   return new AdminError("http_status", `${what}: HTTP ${response.status}${detail ? ` ${detail}` : ""}`);
-}
-
-/**
- * Bun's fetch with the body read as text before ofetch sees the response. ofetch looks at `response.body` first,
- * and that getter builds a ReadableStream: loading the stream machinery costs a sidecar about 0.6 MiB for bodies
- * it reads whole anyway. The answer keeps its status and headers; its text is handed over through `_bodyInit`,
- * the field ofetch reads for responses that have no stream.
- */
-export async function fetchWithTextBody(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const response = await fetch(input, init);
-  const text = await response.text();
-  return Object.defineProperties(response, {
-    body: { value: null },
-    _bodyInit: { value: text },
-    text: { value: () => Promise.resolve(text) },
-  });
 }
 
 export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {

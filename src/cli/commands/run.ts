@@ -1,6 +1,6 @@
 import { ChildStartError, runSupervisor } from "../../supervisor/supervisor.ts";
 import { checkDrainSettings, settingsCommand } from "../command.ts";
-import { readOptions, UsageError } from "../option-kinds.ts";
+import { readOptions, StartRefused, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, logOptions, serveOptions, supervisorHandoffOptions, supervisorOptions } from "../options.ts";
 import { listenUsageError } from "./shutdown-manager.ts";
 
@@ -48,6 +48,6 @@ export default settingsCommand(
   readRun,
   (settings) =>
     runSupervisor(settings, settings.supervisor, settings.command).catch((error) =>
-      Promise.reject(error instanceof ChildStartError ? new UsageError(error.message, false) : listenUsageError(error)),
+      Promise.reject(error instanceof ChildStartError ? new StartRefused(error.message) : listenUsageError(error)),
     ),
 );

@@ -1,0 +1,77 @@
+/**
+ * The sidecar's footprint is guarded here: what its start loads is read off the source, so an import added
+ * anywhere on its path cannot bring back a module that costs every pod megabytes (docs/benchmarks.md has the
+ * figures). Loading such a module lazily, inside the code that needs it (help, the hook), stays allowed.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Modules the sidecar's start must never load: each costs several MiB of every idle sidecar. */
+const FORBIDDEN = ["node:fs", "fs", "node:fs/promises", "citty", "node:util", "node:tty", "node:crypto"];
+
+/** The modules a file imports when it is evaluated: value imports and re-exports, not type-only ones or import(). */
+function staticImports(file: string): string[] {
+  const source = readFileSync(file, "utf8");
+  const found: string[] = [];
+  for (const match of source.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^;"']*?\s+from\s+)?["']([^"']+)["']/gm))
+    found.push(match[1] as string);
+  return found;
+}
+
+/** Every module reached through static imports from `entries`: files of this project, and the packages they name. */
+function reachedFrom(entries: string[]): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const specifier of staticImports(file)) {
+      if (!specifier.startsWith(".")) packages.add(specifier);
+      else if (specifier.endsWith(".ts")) visit(resolve(dirname(file), specifier));
+    }
+  };
+  for (const entry of entries) visit(`${ROOT}${entry}`);
+  return { files, packages };
+}
+
+describe("what the sidecar's start loads", () => {
+  const sidecar = reachedFrom(["src/cli/main.ts", "src/cli/commands/shutdown-manager.ts"]);
+
+  test("none of the modules that cost an idle sidecar megabytes", () => {
+    expect([...sidecar.packages].filter((name) => FORBIDDEN.includes(name))).toEqual([]);
+  });
+
+  test("the guard sees the sidecar's whole path (its drain, server and admin client)", () => {
+    const reached = [...sidecar.files].map((file) => file.slice(ROOT.length));
+    expect(reached).toEqual(expect.arrayContaining(["src/drain/drain.ts", "src/sidecar/server.ts", "src/envoy/client.ts"]));
+    expect(sidecar.packages).toContain("ofetch");
+  });
+
+  test("the guard would catch one: the hook's path reaches node:fs only through a lazy require", () => {
+    const hook = reachedFrom(["src/cli/commands/shutdown.ts"]);
+    expect([...hook.packages].filter((name) => FORBIDDEN.includes(name))).toEqual([]);
+    expect(staticImports(`${ROOT}test/footprint.test.ts`)).toContain("node:fs");
+  });
+});
+
+describe("ofetch reads a body handed over without a stream", () => {
+  test("pinned: the version whose private field the admin client relies on, and the behaviour itself", async () => {
+    const { version } = (await import("ofetch/package.json")) as { version: string };
+    // An ofetch upgrade must be checked against src/footprint.ts (fetchWithTextBody) before this pin moves.
+    expect(version).toBe("1.5.1");
+    const { ofetch } = await import("ofetch");
+    const { fetchWithTextBody } = await import("../src/footprint.ts");
+    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("listener.admin.downstream_cx_active: 1\n") });
+    try {
+      const client = ofetch.create({ responseType: "text", retry: 0 }, { fetch: fetchWithTextBody as typeof fetch });
+      const response = await client.raw<string, "text">(`http://127.0.0.1:${server.port}/stats`);
+      expect(response._data).toBe("listener.admin.downstream_cx_active: 1\n");
+      expect(response.body).toBeNull();
+    } finally {
+      await server.stop(true);
+    }
+  });
+});
