@@ -162,7 +162,7 @@ void runCommand({ args: { x: { type: "string" } }, run() {} }, { rawArgs: ["--x"
 
 /** Builds the floor, alone or with a library variant prepended, as an executable. */
 function buildFloor(name: string, prelude = ""): string {
-  const source = join(ROOT, "test", "bench", `.${name.replace(/\W+/g, "-")}.ts`);
+  const source = join(ROOT, "bench", `.${name.replace(/\W+/g, "-")}.ts`);
   writeFileSync(source, `${prelude}\n${readFileSync(`${ROOT}bench/floor.ts`, "utf8")}`);
   try {
     return build(name.replace(/\W+/g, "-"), BUILD_FLAGS, source);

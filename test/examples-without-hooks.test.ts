@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { options as runCommand, splitCommand } from "../src/cli/commands/run.ts";
+import { splitCommand } from "../src/cli/command.ts";
+import { options as runCommand } from "../src/cli/commands/run.ts";
 import { readOptions } from "../src/cli/option-kinds.ts";
 import { parseDuration } from "../src/duration.ts";
 

@@ -1,17 +1,24 @@
-/** What a command file exports, and the one shape of a command that reads a flag table into settings and runs them. */
-import type { ArgsDef, CommandDef, CommandMeta } from "citty";
+/** The program's one command shape, and the command that reads a flag table into settings and runs them. */
 import { checkReadyFileWritable, claimReadyFile, ReadyFileRefused } from "../drain/ready-file.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { configureLogging, type LoggingOptions } from "../log.ts";
 import type { HandoffSettings } from "../sidecar/client.ts";
-import { type CommandOptions, toArgs, UsageError } from "./option-kinds.ts";
+import { type CommandOptions, type Parsed, readOptions, UsageError } from "./option-kinds.ts";
 
-/** A command file's exports: citty's definition (its meta and args render the help) and the examples help shows. */
-export interface CommandModule {
-  default: CommandDef<ArgsDef>;
+/** A command: its name and help, its flags, and what it does with the arguments after its name (the exit code). */
+export interface Command {
+  name: string;
+  description: string;
+  /** Its flags, declared once: they are read from here, and help lists them from here. */
+  options: CommandOptions;
+  /** Command lines that help shows. */
   examples: readonly string[];
+  run(rawArgs: string[]): Promise<number>;
 }
+
+/** The settings a flag table reads into: one field per group. */
+export type ReadSettings<C extends CommandOptions> = { [K in keyof C]: Parsed<C[K]> };
 
 /** The settings every such command has: where the ready file is, and how to log. */
 interface CommonSettings {
@@ -46,27 +53,49 @@ async function checkReadyFile(path: string | undefined, use: ReadyFileUse): Prom
   }
 }
 
+/** A command that reads its flags into settings, checks them, and runs on them. */
+export interface SettingsCommandSpec<C extends CommandOptions, S extends CommonSettings> {
+  name: string;
+  description: string;
+  options: C;
+  examples: readonly string[];
+  readyFile: ReadyFileUse;
+  /** Takes a command after `--` (`run -- envoy …`): it comes to `settings` as `trailing`. */
+  trailing?: boolean;
+  /** The settings from what the flags read (and the trailing command); this program's own paths also check them. */
+  settings: (read: ReadSettings<C>, trailing: string[]) => S;
+  run: (settings: S) => Promise<number>;
+  /** How to log, from the settings; `settings.log` unless said otherwise. */
+  logging?: (settings: S) => LoggingOptions;
+}
+
+/** Splits `[flags] -- command [args]`; the command is required. */
+export function splitCommand(rawArgs: string[]): { flags: string[]; command: string[] } {
+  const at = rawArgs.indexOf("--");
+  if (at < 0) throw new UsageError("no command: write the Envoy command after `--`, as in `run -- envoy -c envoy.yaml`");
+  const command = rawArgs.slice(at + 1);
+  if (command.length === 0)
+    throw new UsageError("no command after `--`: write the Envoy command to run, as in `run -- envoy -c envoy.yaml`");
+  return { flags: rawArgs.slice(0, at), command };
+}
+
 /**
- * A command whose flags are `table`: `read` turns the raw arguments into settings, which set up logging (`logging`
- * may add to it) and are checked (the ready file can be used as `use` says), then go to `body`, whose result is the exit code.
+ * A command whose flags are `options`: they are read into settings, which set up logging and are checked (the
+ * ready file can be used as `readyFile` says), then go to `run`, whose result is the exit code.
  */
-export function settingsCommand<S extends CommonSettings>(
-  meta: CommandMeta,
-  table: CommandOptions,
-  use: ReadyFileUse,
-  read: (rawArgs: string[]) => S,
-  body: (settings: S) => Promise<number>,
-  logging: (settings: S) => LoggingOptions = (settings) => settings.log,
-) {
+export function settingsCommand<C extends CommandOptions, S extends CommonSettings>(spec: SettingsCommandSpec<C, S>): Command {
+  const { name, description, options, examples } = spec;
   return {
-    meta,
-    // A function: citty asks for the flag definitions only to render help, so a running command never builds them.
-    args: () => toArgs(table),
-    async run({ rawArgs }) {
-      const settings = read(rawArgs);
-      await configureLogging(logging(settings));
-      await checkReadyFile(settings.handoff.readyFile, use);
-      return body(settings);
+    name,
+    description,
+    options,
+    examples,
+    async run(rawArgs) {
+      const { flags, command } = spec.trailing ? splitCommand(rawArgs) : { flags: rawArgs, command: [] };
+      const settings = spec.settings(readOptions(options, flags), command);
+      await configureLogging(spec.logging?.(settings) ?? settings.log);
+      await checkReadyFile(settings.handoff.readyFile, spec.readyFile);
+      return spec.run(settings);
     },
-  } satisfies CommandDef<ArgsDef>;
+  };
 }

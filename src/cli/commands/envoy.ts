@@ -3,8 +3,8 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
-import type { CommandModule } from "../command.ts";
-import { alias, ignored, readOptions } from "../option-kinds.ts";
+import type { Command } from "../command.ts";
+import { alias, ignored } from "../option-kinds.ts";
 import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
 import { sidecarCommand } from "./shutdown-manager.ts";
@@ -69,55 +69,45 @@ const gatewaySidecar = {
 const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, log: logOptions };
 
 /**
- * Reads a dialect's sidecar flags. Their hook carries the drain settings, so the hook leads, as their anchors do:
+ * A dialect's sidecar settings. Their hook carries the drain settings, so the hook leads, as their anchors do:
  * Envoy's /shutdown waits for the drain rather than starting one that would ignore them.
  */
-function readDialectSidecar<T extends typeof contourSidecar | typeof gatewaySidecar>(table: T) {
-  return (rawArgs: string[]) => {
-    const settings = readOptions(table, rawArgs);
-    return { ...settings, sidecar: { ...settings.sidecar, hookLed: true } };
-  };
+function hookLed<S extends { sidecar: object }>(settings: S) {
+  return { ...settings, sidecar: { ...settings.sidecar, hookLed: true } };
 }
 
-const SIDECAR_META = { name: "shutdown-manager", description: "" };
-const HOOK_META = { name: "shutdown", description: "" };
-
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
-export const ENVOY_COMMANDS: Record<Dialect, Record<string, CommandModule>> = {
+export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
   contour: {
-    "shutdown-manager": {
-      default: sidecarCommand(
-        { ...SIDECAR_META, description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults" },
-        contourSidecar,
-        readDialectSidecar(contourSidecar),
-      ),
+    "shutdown-manager": sidecarCommand({
+      name: "shutdown-manager",
+      description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
+      options: contourSidecar,
       examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
-    },
-    shutdown: {
-      default: hookCommand(
-        { ...HOOK_META, description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults" },
-        contourHook,
-        (rawArgs) => readOptions(contourHook, rawArgs),
-      ),
+      settings: hookLed,
+    }),
+    shutdown: hookCommand({
+      name: "shutdown",
+      description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
+      options: contourHook,
       examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
-    },
+      settings: (read) => read,
+    }),
   },
   "envoy-gateway": {
-    "shutdown-manager": {
-      default: sidecarCommand(
-        { ...SIDECAR_META, description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready" },
-        gatewaySidecar,
-        readDialectSidecar(gatewaySidecar),
-      ),
+    "shutdown-manager": sidecarCommand({
+      name: "shutdown-manager",
+      description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
+      options: gatewaySidecar,
       examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
-    },
-    shutdown: {
-      default: hookCommand(
-        { ...HOOK_META, description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults" },
-        gatewayHook,
-        (rawArgs) => readOptions(gatewayHook, rawArgs),
-      ),
+      settings: hookLed,
+    }),
+    shutdown: hookCommand({
+      name: "shutdown",
+      description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
+      options: gatewayHook,
       examples: ["envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s --exit-at-connections=0"],
-    },
+      settings: (read) => read,
+    }),
   },
 };

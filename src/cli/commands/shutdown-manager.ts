@@ -1,38 +1,41 @@
-import type { CommandMeta } from "citty";
 import type { LoggingOptions } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
-import { checkDrainSettings, settingsCommand } from "../command.ts";
-import { type CommandOptions, readOptions, UsageError } from "../option-kinds.ts";
+import { type Command, checkDrainSettings, type ReadSettings, settingsCommand } from "../command.ts";
+import { type CommandOptions, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
 
-export const examples = [
-  "envoy-shutdown-manager shutdown-manager",
-  "envoy-shutdown-manager shutdown-manager --admin-address /admin/admin.sock --check-interval 1s --drain-timeout 5m",
-  "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN=s3cret envoy-shutdown-manager shutdown-manager --serve-port 8090",
-];
-
-/** The sidecar command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function sidecarCommand(
-  meta: CommandMeta,
-  table: CommandOptions,
-  read: (rawArgs: string[]) => SidecarSettings & { log: LoggingOptions },
-) {
-  return settingsCommand(meta, table, "watch", read, (settings) =>
-    runSidecar(settings).catch((error) => Promise.reject(listenUsageError(error))),
-  );
+/** What a sidecar command is besides its flags: its name, help, examples, and its settings from what they read. */
+interface SidecarSpec<C extends CommandOptions> {
+  name: string;
+  description: string;
+  options: C;
+  examples: readonly string[];
+  settings: (read: ReadSettings<C>) => SidecarSettings & { log: LoggingOptions };
 }
 
-export default sidecarCommand(
-  {
-    name: "shutdown-manager",
-    description: "Run the sidecar: /healthz for liveness, /shutdown for the preStop httpGet hook, /status and /metrics",
-  },
+/** The sidecar command under any flag table that yields its settings (ours, or another tool's names and defaults). */
+export function sidecarCommand<C extends CommandOptions>(spec: SidecarSpec<C>): Command {
+  return settingsCommand({
+    ...spec,
+    readyFile: "watch",
+    run: (settings) => runSidecar(settings).catch((error) => Promise.reject(listenUsageError(error))),
+  });
+}
+
+export default sidecarCommand({
+  name: "shutdown-manager",
+  description: "Run the sidecar: /healthz for liveness, /shutdown for the preStop httpGet hook, /status and /metrics",
   options,
-  (rawArgs) => checkDrainSettings(readOptions(options, rawArgs)),
-);
+  examples: [
+    "envoy-shutdown-manager shutdown-manager",
+    "envoy-shutdown-manager shutdown-manager --admin-address /admin/admin.sock --check-interval 1s --drain-timeout 5m",
+    "ENVOY_SHUTDOWN_SHUTDOWN_TOKEN=s3cret envoy-shutdown-manager shutdown-manager --serve-port 8090",
+  ],
+  settings: checkDrainSettings,
+});
 
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
 export function listenUsageError(error: unknown): unknown {

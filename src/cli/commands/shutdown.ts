@@ -1,19 +1,12 @@
-import type { CommandMeta } from "citty";
 import { logPoll } from "../../drain/drain.ts";
 import { type HookSettings, runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
 import { containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
-import { checkDrainSettings, settingsCommand } from "../command.ts";
-import { type CommandOptions, readOptions } from "../option-kinds.ts";
+import { type Command, checkDrainSettings, type ReadSettings, settingsCommand } from "../command.ts";
+import type { CommandOptions } from "../option-kinds.ts";
 import { adminOptions, drainOptions, handoffOptions, logOptions } from "../options.ts";
 
 export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, log: logOptions };
-
-export const examples = [
-  "envoy-shutdown-manager shutdown",
-  "envoy-shutdown-manager shutdown --check-delay 0s --check-interval 1s --min-open-connections 1 --drain-timeout 10m",
-  "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
-];
 
 /** Runs the hook with a live progress line on a terminal that takes escapes, and a log line per count elsewhere. */
 async function runHookWithProgress(settings: HookSettings): Promise<number> {
@@ -26,21 +19,35 @@ async function runHookWithProgress(settings: HookSettings): Promise<number> {
   }
 }
 
-/** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function hookCommand(meta: CommandMeta, table: CommandOptions, read: (rawArgs: string[]) => HookSettings & { log: LoggingOptions }) {
-  // An exec hook's output is kept by kubelet only when it fails: its lines also go to the container's PID 1 stdout.
-  return settingsCommand(meta, table, "write", read, runHookWithProgress, (settings) => ({
-    ...settings.log,
-    mirrorPath: containerLogMirror(),
-  }));
+/** What a hook command is besides its flags: its name, help, examples, and its settings from what they read. */
+interface HookSpec<C extends CommandOptions> {
+  name: string;
+  description: string;
+  options: C;
+  examples: readonly string[];
+  settings: (read: ReadSettings<C>) => HookSettings & { log: LoggingOptions };
 }
 
-export default hookCommand(
-  {
-    name: "shutdown",
-    description:
-      "Drain Envoy as a preStop exec hook: joins a sidecar on 127.0.0.1:<serve-port> or drains by itself; exit 0 drained, 1 failed or timed out, 2 bad usage",
-  },
+/** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
+export function hookCommand<C extends CommandOptions>(spec: HookSpec<C>): Command {
+  return settingsCommand({
+    ...spec,
+    readyFile: "write",
+    run: runHookWithProgress,
+    // An exec hook's output is kept by kubelet only when it fails: its lines also go to the container's PID 1 stdout.
+    logging: (settings) => ({ ...settings.log, mirrorPath: containerLogMirror() }),
+  });
+}
+
+export default hookCommand({
+  name: "shutdown",
+  description:
+    "Drain Envoy as a preStop exec hook: joins a sidecar on 127.0.0.1:<serve-port> or drains by itself; exit 0 drained, 1 failed or timed out, 2 bad usage",
   options,
-  (rawArgs) => checkDrainSettings(readOptions(options, rawArgs)),
-);
+  examples: [
+    "envoy-shutdown-manager shutdown",
+    "envoy-shutdown-manager shutdown --check-delay 0s --check-interval 1s --min-open-connections 1 --drain-timeout 10m",
+    "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
+  ],
+  settings: checkDrainSettings,
+});

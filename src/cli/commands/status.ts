@@ -1,8 +1,8 @@
-import type { ArgsDef, CommandDef } from "citty";
 import { configureLogging } from "../../log.ts";
 import { fetchStatus } from "../../sidecar/client.ts";
 import { formatStatus } from "../../sidecar/status.ts";
-import { readOptions, toArgs, toggle } from "../option-kinds.ts";
+import type { Command } from "../command.ts";
+import { readOptions, toggle } from "../option-kinds.ts";
 import { handoffOptions, logOptions } from "../options.ts";
 
 export const options = {
@@ -13,16 +13,16 @@ export const options = {
   log: logOptions,
 };
 
-export const examples = ["envoy-shutdown-manager status", "envoy-shutdown-manager status --serve-port 8090 --json"];
-
 export default {
-  meta: { name: "status", description: "Print the drain status of the sidecar listening on 127.0.0.1:<serve-port>" },
-  args: () => toArgs(options),
-  async run({ rawArgs }) {
+  name: "status",
+  description: "Print the drain status of the sidecar listening on 127.0.0.1:<serve-port>",
+  options,
+  examples: ["envoy-shutdown-manager status", "envoy-shutdown-manager status --serve-port 8090 --json"],
+  async run(rawArgs) {
     const settings = readOptions(options, rawArgs);
     await configureLogging(settings.log);
     const report = await fetchStatus(settings.status.servePort, 5000);
     process.stdout.write(settings.status.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
     return 0;
   },
-} satisfies CommandDef<ArgsDef>;
+} satisfies Command;
