@@ -3,8 +3,10 @@ import { type ConsolaInstance, createConsola, type LogObject } from "consola/cor
 import { errorMessage } from "./errors.ts";
 import { isTerminal, nodeFs } from "./footprint.ts";
 
-export type LogFormat = "auto" | "json" | "text";
-export type LogLevel = "error" | "warn" | "info" | "debug";
+export const LOG_FORMATS = ["auto", "json", "text"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Structured fields carried by a log line (open_connections, elapsed, …). */
 type LogFields = Record<string, unknown>;

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./support/clients.ts";
 import { compiledExecutable } from "./support/compiled.ts";
-import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
+import { closesAfter, fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
 
 const binary = await compiledExecutable();
@@ -18,7 +18,7 @@ describe("the compiled executable", () => {
   });
 
   test("serves /healthz and completes a drain", async () => {
-    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(1, 300));
     const manager = await startManager(fastDrain(fake.adminAddress).args, { cli: [binary] });
     expect(await (await fetch(`${manager.url}/healthz`)).text()).toBe("OK");
     const response = await within(10_000, fetch(`${manager.url}/shutdown`));

@@ -32,20 +32,21 @@ function setup(overrides: Partial<DrainSettings> = {}, connections = 0) {
   const envoy = new MemoryEnvoy(clock, ADMIN_TIMEOUT_MS, connections);
   const polls: PollReport[] = [];
   const drain = new Drain(settings(overrides), envoy, { clock, onPoll: (report) => polls.push(report) });
-  return { clock, envoy, drain, polls, run: () => clock.run(drain.start()) };
+  /** Sets Envoy's open connections at a moment of the virtual clock. */
+  const connectionsAt = (at: number, connections: number) =>
+    clock.at(at, () => {
+      envoy.connections = connections;
+    });
+  return { clock, envoy, drain, polls, connectionsAt, run: () => clock.run(drain.start()) };
 }
 
 const times = (envoy: MemoryEnvoy, operation: string) => envoy.calls.filter((c) => c.operation === operation).map((c) => c.at);
 
 describe("the sequence", () => {
   test("waits, fails health checks, waits, then counts until the threshold, one reported count per interval", async () => {
-    const { clock, envoy, run, polls } = setup({ drainDelayMs: 500, checkDelayMs: 3000, checkIntervalMs: 1000 }, 5);
-    clock.at(4600, () => {
-      envoy.connections = 2;
-    });
-    clock.at(6250, () => {
-      envoy.connections = 0;
-    });
+    const { connectionsAt, envoy, run, polls } = setup({ drainDelayMs: 500, checkDelayMs: 3000, checkIntervalMs: 1000 }, 5);
+    connectionsAt(4600, 2);
+    connectionsAt(6250, 0);
     const outcome = await run();
     // Near the threshold the drain counts ten times a second: it notices the end within 100 ms, not at 6500.
     expect(outcome).toEqual({ phase: "drained", reason: "threshold", openConnections: 0, elapsedMs: 6300 });
@@ -61,10 +62,8 @@ describe("the sequence", () => {
   });
 
   test("--min-open-connections: done at or below it", async () => {
-    const { clock, envoy, run } = setup({ minOpenConnections: 2 }, 4);
-    clock.at(1500, () => {
-      envoy.connections = 2;
-    });
+    const { connectionsAt, run } = setup({ minOpenConnections: 2 }, 4);
+    connectionsAt(1500, 2);
     expect((await run()).openConnections).toBe(2);
   });
 
@@ -75,10 +74,8 @@ describe("the sequence", () => {
   });
 
   test("joiners share one drain: one /healthcheck/fail, one poll loop", async () => {
-    const { clock, envoy, drain } = setup({}, 1);
-    clock.at(2500, () => {
-      envoy.connections = 0;
-    });
+    const { connectionsAt, clock, envoy, drain } = setup({}, 1);
+    connectionsAt(2500, 0);
     const outcomes = await clock.run(Promise.all([drain.start(), drain.start(), drain.start()]));
     expect(new Set(outcomes).size).toBe(1);
     expect(envoy.failPosts).toBe(1);
@@ -141,11 +138,9 @@ describe("POST /healthcheck/fail", () => {
 
 describe("Envoy restarted mid-drain", () => {
   test("health checks are failed again, once, and the drain follows the new Envoy's count", async () => {
-    const { clock, envoy, run } = setup({}, 5);
+    const { connectionsAt, clock, envoy, run } = setup({}, 5);
     clock.at(2500, () => envoy.restart(2));
-    clock.at(5500, () => {
-      envoy.connections = 0;
-    });
+    connectionsAt(5500, 0);
     const logs = captureLogs();
     const outcome = await run();
     expect(envoy.failPosts).toBe(2);
@@ -157,11 +152,9 @@ describe("Envoy restarted mid-drain", () => {
 
 describe("Envoy restarted mid-drain, listener-first order", () => {
   test("with --health-check-fail-delay, a restarted Envoy gets its listeners drained again too, not only its health checks failed", async () => {
-    const { clock, envoy, run } = setup({ healthCheckFailDelayMs: 1000 }, 5);
+    const { connectionsAt, clock, envoy, run } = setup({ healthCheckFailDelayMs: 1000 }, 5);
     clock.at(2500, () => envoy.restart(2));
-    clock.at(4000, () => {
-      envoy.connections = 0;
-    });
+    connectionsAt(4000, 0);
     await run();
     expect(times(envoy, "fail")).toEqual([1000, 2500]);
     expect(times(envoy, "drain_listeners")).toEqual([0, 2500]);
@@ -353,11 +346,9 @@ describe("--quiet-period: the drain waits for the load balancer to stop sending"
   });
 
   test("each reported count names the listeners holding connections and those still receiving new ones", async () => {
-    const { clock, envoy, run, polls } = setup({ quietPeriodMs: 1000, checkIntervalMs: 1000 }, 3);
+    const { connectionsAt, clock, envoy, run, polls } = setup({ quietPeriodMs: 1000, checkIntervalMs: 1000 }, 3);
     lagging(clock, envoy, 100, 1500);
-    clock.at(2500, () => {
-      envoy.connections = 0;
-    });
+    connectionsAt(2500, 0);
     await run();
     expect(Object.fromEntries(polls[0]?.byListener ?? [])).toEqual({ "0.0.0.0_8080": 3 });
     expect(polls[1]).toMatchObject({ newConnectionsOverMs: 1000 });
@@ -371,13 +362,9 @@ describe("--quiet-period: the drain waits for the load balancer to stop sending"
 
 describe("polling pace", () => {
   test("far from the threshold it keeps --check-interval; near it, ten counts a second", async () => {
-    const { clock, envoy, run } = setup({ checkIntervalMs: 5000 }, 500);
-    clock.at(9000, () => {
-      envoy.connections = 4;
-    });
-    clock.at(10_650, () => {
-      envoy.connections = 0;
-    });
+    const { connectionsAt, envoy, run } = setup({ checkIntervalMs: 5000 }, 500);
+    connectionsAt(9000, 4);
+    connectionsAt(10_650, 0);
     const outcome = await run();
     const counts = times(envoy, "count");
     expect(counts.slice(0, 3)).toEqual([0, 5000, 10_000]);
@@ -386,11 +373,9 @@ describe("polling pace", () => {
   });
 
   test("a slow count sets a slower pace: at most a tenth of the time goes to answering the drain", async () => {
-    const { clock, envoy, run } = setup({ checkIntervalMs: 5000 }, 1);
+    const { connectionsAt, envoy, run } = setup({ checkIntervalMs: 5000 }, 1);
     envoy.fault("count", { kind: "slow", ms: 30 }, 1000);
-    clock.at(2000, () => {
-      envoy.connections = 0;
-    });
+    connectionsAt(2000, 0);
     await run();
     const counts = times(envoy, "count");
     const gaps = counts.slice(1).map((at, i) => at - (counts[i] ?? 0));

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { openClients } from "./support/clients.ts";
 import { TCP_LISTENER } from "./support/fake-envoy.ts";
-import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
+import { closesAfter, fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { spawnCli, within } from "./support/process.ts";
 import { sidecarScenario } from "./support/scenario.ts";
 import { onTeardown } from "./support/teardown.ts";
@@ -17,7 +17,7 @@ function runAlone(args: string[]) {
 
 describe("draining alone", () => {
   test("scripted: drains by itself, exits 0 after the count reaches 0, writes the ready file", async () => {
-    const fake = await fakeEnvoy({ connections: 4, timeline: [{ afterFailMs: 500, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(4, 500));
     const { args, readyFile } = fastDrain(fake.adminAddress);
     const { code } = runAlone(args);
     expect(await code).toBe(0);
@@ -65,7 +65,7 @@ describe("draining alone", () => {
   });
 
   test("--connection-stat=http polls /stats/prometheus", async () => {
-    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(1, 200));
     const { code } = runAlone(fastDrain(fake.adminAddress, ["--connection-stat", "http"]).args);
     expect(await code).toBe(0);
     expect(fake.calls("/stats/prometheus").length).toBeGreaterThanOrEqual(1);
@@ -127,7 +127,7 @@ describe("draining alone", () => {
 describe("joining the sidecar", () => {
   test("joins the sidecar's drain instead of starting a second one", async () => {
     const { fake, hook, shutdown, readyFile } = await sidecarScenario({
-      envoy: { connections: 2, timeline: [{ afterFailMs: 400, connections: 0 }] },
+      envoy: closesAfter(2, 400),
     });
     const exec = hook();
     const sidecarWaiter = shutdown();
@@ -140,15 +140,15 @@ describe("joining the sidecar", () => {
 
   test("the hook's settings hold in the joined drain: its --min-drain-duration outlasts a drain Envoy's /shutdown started", async () => {
     const { fake, hook, shutdown, sidecar } = await sidecarScenario({
-      envoy: { connections: 1, timeline: [{ afterFailMs: 500, connections: 0 }] },
+      envoy: closesAfter(1, 300),
     });
     const sidecarWaiter = shutdown();
     while (fake.calls("/healthcheck/fail").length === 0) await Bun.sleep(5);
     const failedAt = fake.calls("/healthcheck/fail")[0]?.at ?? 0;
-    const exec = hook(["--min-drain-duration", "1500ms", "--drain-delay", "1s"]);
+    const exec = hook(["--min-drain-duration", "900ms", "--drain-delay", "1s"]);
     expect(await within(10_000, exec.exited)).toBe(0);
     expect((await sidecarWaiter).status).toBe(200);
-    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(1500);
+    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(900);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
     // Health checks were failed before the hook came: its --drain-delay could not hold, and the sidecar says so.
     expect(sidecar.lines.some((line) => String(line.msg).includes("--drain-delay came after the step it governs"))).toBe(true);
@@ -157,12 +157,12 @@ describe("joining the sidecar", () => {
   test("a hook that joins first sets the drain's pace: its --drain-delay holds", async () => {
     const { fake, hook, shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 0 } });
     const started = Date.now();
-    const exec = hook(["--drain-delay", "800ms"]);
+    const exec = hook(["--drain-delay", "500ms"]);
     await sidecar.waitForLog((line) => line.msg === "drain started");
     const sidecarWaiter = shutdown();
     expect(await within(10_000, exec.exited)).toBe(0);
     expect((await sidecarWaiter).status).toBe(200);
-    expect((fake.calls("/healthcheck/fail")[0]?.at ?? 0) - started).toBeGreaterThanOrEqual(800);
+    expect((fake.calls("/healthcheck/fail")[0]?.at ?? 0) - started).toBeGreaterThanOrEqual(500);
   });
 
   test("--drain-timeout bounds the hook while it is joined: exit 1, said in the log", async () => {
@@ -176,7 +176,7 @@ describe("joining the sidecar", () => {
   });
 
   test("a port that accepts but never answers: the hook drains Envoy itself and says why", async () => {
-    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(1, 300));
     const wedged = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     onTeardown(() => wedged.stop(true));
     const started = Date.now();
@@ -217,7 +217,7 @@ describe("joining the sidecar", () => {
   });
 
   test("the hook still completes when kubelet gives up on Envoy's /shutdown", async () => {
-    const { fake, hook, shutdown } = await sidecarScenario({ envoy: { connections: 1, timeline: [{ afterFailMs: 800, connections: 0 }] } });
+    const { fake, hook, shutdown } = await sidecarScenario({ envoy: closesAfter(1, 800) });
     const kubelet = new AbortController();
     const abandoned = shutdown({ signal: kubelet.signal }).catch(() => "aborted");
     const exec = hook();

@@ -8,7 +8,7 @@ import type { PollReport } from "../src/drain/drain.ts";
 import { progressLine } from "../src/hook/progress.ts";
 import { configureLogging, containerLogMirror, type LoggingOptions, log } from "../src/log.ts";
 import type { StatusReport } from "../src/sidecar/status.ts";
-import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
+import { closesAfter, fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
 import { onTeardown } from "./support/teardown.ts";
 
@@ -36,7 +36,7 @@ async function scrape(url: string) {
 
 describe("/metrics", () => {
   test("follows the drain from idle to drained", async () => {
-    const fake = await fakeEnvoy({ connections: 3, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(3, 300));
     const manager = await startManager(fastDrain(fake.adminAddress, ["--min-open-connections", "0"]).args);
     const idle = await scrape(manager.url);
     expect(idle.value("drain_phase", { phase: "idle" })).toBe(1);
@@ -235,7 +235,7 @@ describe("progress", () => {
   });
 
   test("the shutdown command on a terminal shows the progress line", async () => {
-    const fake = await fakeEnvoy({ connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(2, 300));
     const command = [
       ...SOURCE_CLI,
       "shutdown",
@@ -251,7 +251,7 @@ describe("progress", () => {
   });
 
   test("with NO_COLOR set, a terminal gets plain log lines and no escape codes", async () => {
-    const fake = await fakeEnvoy({ connections: 1, timeline: [{ afterFailMs: 200, connections: 0 }] });
+    const fake = await fakeEnvoy(closesAfter(1, 200));
     const command = [...SOURCE_CLI, "shutdown", "--serve-port", "0", "--log-format", "text", ...fastDrain(fake.adminAddress).args];
     const output = await onTerminal(command, { NO_COLOR: "1" });
     expect(output).toContain("INFO  open connections open_connections=0");
@@ -259,32 +259,26 @@ describe("progress", () => {
   });
 });
 
+/** Runs a demo as `npm run demo` does, off a terminal: its exit code, stdout and stderr. */
+async function runDemo(file: string): Promise<[number, string, string]> {
+  const demo = Bun.spawn([process.execPath, new URL(`../demo/${file}`, import.meta.url).pathname], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  return within(30_000, Promise.all([demo.exited, new Response(demo.stdout).text(), new Response(demo.stderr).text()]));
+}
+
 describe("the demos", () => {
   test("demo:run: the supervisor drains live clients on SIGTERM, then stops Envoy", async () => {
-    const demo = Bun.spawn([process.execPath, new URL("../demo/demo-run.ts", import.meta.url).pathname], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    const [code, stdout] = await within(
-      30_000,
-      Promise.all([demo.exited, new Response(demo.stdout).text(), new Response(demo.stderr).text()]),
-    );
+    const [code, stdout] = await runDemo("demo-run.ts");
     expect(code).toBe(0);
     expect(stdout).toMatch(/the supervisor exited 0 after [\d.]+ s: 0 client connections still open, 0 failed requests/);
     expect(stdout).not.toContain("\x1b[");
   }, 40_000);
 
   test("drains live keep-alive clients to zero and exits 0", async () => {
-    const demo = Bun.spawn([process.execPath, new URL("../demo/demo.ts", import.meta.url).pathname], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    const [code, stdout, stderr] = await within(
-      30_000,
-      Promise.all([demo.exited, new Response(demo.stdout).text(), new Response(demo.stderr).text()]),
-    );
+    const [code, stdout, stderr] = await runDemo("demo.ts");
     expect(code).toBe(0);
     expect(stdout).toContain("12 keep-alive clients connected");
     expect(stdout).toMatch(/shutdown exited 0 after [\d.]+ s: 0 connections left, \/healthcheck\/fail posted 1 time/);

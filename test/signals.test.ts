@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { type KeepAliveClient, openClient } from "./support/clients.ts";
 import type { FakeEnvoy } from "./support/fake-envoy.ts";
-import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
+import { closesAfter, fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { startManager, within } from "./support/process.ts";
 import { sidecarScenario } from "./support/scenario.ts";
 import { onTeardown } from "./support/teardown.ts";
@@ -41,7 +41,7 @@ describe("SIGTERM before, with and after the hook's /shutdown", () => {
 
   test("with: SIGTERM and /shutdown at the same moment drain Envoy", async () => {
     const { fake, sidecar, shutdown } = await sidecarScenario({
-      envoy: { connections: 1, timeline: [{ afterFailMs: 300, connections: 0 }] },
+      envoy: closesAfter(1, 300),
     });
     sidecar.proc.kill("SIGTERM");
     expect(await within(5000, statusOf(shutdown()))).toBe(200);
@@ -161,31 +161,36 @@ async function rollingUpdate(hookWait: string, leadMs: number) {
   const traffic = startTraffic(() => pods, 20);
   onTeardown(() => traffic.stop());
   await Bun.sleep(200);
+  const hookAnswers: (number | string)[] = [];
+  const failPosts: number[] = [];
   for (let i = 0; i < 3; i++) {
     pods.push(await startPod(hookWait)); // the new pod is ready before the old one goes (maxSurge)
     const old = pods[i] as Pod;
     old.sidecar.proc.kill("SIGTERM");
     await Bun.sleep(leadMs);
     // kubelet's httpGet hook: whatever it answers, or a refused connection, kubelet then sends SIGTERM to Envoy.
-    await statusOf(fetch(`${old.sidecar.url}/shutdown`));
+    hookAnswers.push(await statusOf(fetch(`${old.sidecar.url}/shutdown`)));
+    failPosts.push(old.envoy.calls("/healthcheck/fail").length);
     old.stopped = true;
     await old.envoy.stop(); // Envoy exits on SIGTERM and closes every connection at once
   }
   await Bun.sleep(100);
-  return traffic.stop();
+  return { ...(await traffic.stop()), hookAnswers, failPosts };
 }
 
 describe("a rolling update under load, sibling httpGet wiring", () => {
-  test("the sidecar signalled before Envoy's hook still drains every pod: no request fails", async () => {
-    const { failed, served } = await rollingUpdate("5s", 20);
+  test("the sidecar signalled before Envoy's hook still drains every pod: each hook answered 200, no request fails", async () => {
+    const { failed, served, hookAnswers, failPosts } = await rollingUpdate("5s", 20);
     console.log(`rolling update, --hook-wait 5s: ${served} requests served, ${failed} failed`);
+    expect(hookAnswers).toEqual([200, 200, 200]);
+    expect(failPosts).toEqual([1, 1, 1]);
     expect(served).toBeGreaterThan(500);
     expect(failed).toBe(0);
   }, 20_000);
 
-  test("without the wait (--hook-wait 0) the same rollout loses requests: the race is real", async () => {
-    const { failed, served } = await rollingUpdate("0", 20);
-    console.log(`rolling update, --hook-wait 0: ${served} requests served, ${failed} failed`);
-    expect(failed).toBeGreaterThan(0);
+  test("--hook-wait 0 does what it says: the sidecar exits at SIGTERM, before the hook, which finds nothing to drain Envoy", async () => {
+    const { hookAnswers, failPosts } = await rollingUpdate("0", 20);
+    expect(hookAnswers).toEqual(["refused", "refused", "refused"]);
+    expect(failPosts).toEqual([0, 0, 0]);
   }, 20_000);
 });

@@ -1,7 +1,9 @@
 /** Every flag, declared once, in groups keyed by the settings field each fills in its wing. */
 
 import { parseAdminAddress } from "../envoy/address.ts";
+import { CONNECTION_STATS } from "../envoy/stats.ts";
 import { InvalidValue } from "../errors.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "../log.ts";
 import { choice, count, duration, type OptionGroup, text, toggle } from "./option-kinds.ts";
 
 /** Splits comma-separated listener regexes, rejecting any that does not compile. */
@@ -33,7 +35,7 @@ export const adminOptions = {
   timeoutMs: duration("admin-timeout", "2s", "Bound on each admin API exchange, body included", { positive: true }),
   connectionStat: choice(
     "connection-stat",
-    ["listener", "http"],
+    CONNECTION_STATS,
     "listener",
     "listener: every listener's downstream_cx_active (TCP too); http: HTTP connection managers only, as Contour counts",
   ),
@@ -140,8 +142,8 @@ export const sidecarOptions = {
 
 /** Log output. */
 export const logOptions = {
-  level: choice("log-level", ["error", "warn", "info", "debug"], "info", "Least severe log level printed"),
-  format: choice("log-format", ["auto", "json", "text"], "auto", "auto: readable on a terminal, JSON lines otherwise"),
+  level: choice("log-level", LOG_LEVELS, "info", "Least severe log level printed"),
+  format: choice("log-format", LOG_FORMATS, "auto", "auto: readable on a terminal, JSON lines otherwise"),
 } as const satisfies OptionGroup;
 
 /** The supervisor's own settings (`run`). */

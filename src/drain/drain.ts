@@ -9,7 +9,8 @@ import { type Clock, realClock, untilAborted } from "../wait.ts";
 import { NewConnections } from "./new-connections.ts";
 import { type DrainSettings, strictest } from "./settings.ts";
 
-export type DrainPhase = "idle" | "draining" | "drained" | "timed_out" | "failed";
+export const DRAIN_PHASES = ["idle", "draining", "drained", "timed_out", "failed"] as const;
+export type DrainPhase = (typeof DRAIN_PHASES)[number];
 export type FinalPhase = Exclude<DrainPhase, "idle" | "draining">;
 /**
  * Why a drain ended: the count reached the threshold, an Envoy that had answered went away, another process finished
@@ -40,8 +41,9 @@ export interface PollReport {
 }
 
 /** Something that keeps the drain from seeing Envoy, found at start-up or by a poll; cleared by the next good count. */
+export const ENVOY_PROBLEM_KINDS = ["unreachable", "stats_missing"] as const satisfies readonly AdminErrorKind[];
 export interface EnvoyProblem {
-  kind: Extract<AdminErrorKind, "unreachable" | "stats_missing">;
+  kind: (typeof ENVOY_PROBLEM_KINDS)[number];
   message: string;
 }
 
@@ -80,7 +82,6 @@ export const HEALTHCHECK_FAIL_RETRY: RetryPolicy = { attempts: 4, firstDelayMs: 
 
 export interface DrainOptions {
   clock?: Clock;
-  retry?: RetryPolicy;
   onPoll?: (report: PollReport) => void;
 }
 
@@ -151,7 +152,6 @@ export class Drain {
   private countersMissing = false;
   private lastReportAt: number | undefined;
   private readonly clock: Clock;
-  private readonly retry: RetryPolicy;
   private readonly onPoll: (report: PollReport) => void;
 
   constructor(
@@ -160,7 +160,6 @@ export class Drain {
     options: DrainOptions = {},
   ) {
     this.clock = options.clock ?? realClock;
-    this.retry = options.retry ?? HEALTHCHECK_FAIL_RETRY;
     this.onPoll = options.onPoll ?? logPoll;
     this.arrivals = new NewConnections(Math.max(settings.quietPeriodMs, settings.checkIntervalMs));
     this.snapshot = {
@@ -464,7 +463,7 @@ export class Drain {
 
   /** Makes Envoy fail health checks (so it drain-closes connections), retrying with backoff. */
   private async failHealthChecks(): Promise<void> {
-    const { attempts, firstDelayMs, factor } = this.retry;
+    const { attempts, firstDelayMs, factor } = HEALTHCHECK_FAIL_RETRY;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const result = await this.attempt((cancel) => this.admin.failHealthChecks(cancel));
       if (result.ok) {

@@ -7,8 +7,8 @@ import { AdminError } from "./admin-error.ts";
 import { type ConnectionCount, type ConnectionStat, connectionStatsPath, countConnections } from "./stats.ts";
 
 /** Envoy's server states, as /ready and /server_info name them. */
-export type ServerState = "LIVE" | "DRAINING" | "PRE_INITIALIZING" | "INITIALIZING";
-const SERVER_STATES = new Set<string>(["LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING"]);
+const SERVER_STATES = ["LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING"] as const;
+export type ServerState = (typeof SERVER_STATES)[number];
 
 /** What the drain, the heal and the start-up check ask of Envoy; tests give an in-memory one. */
 export interface EnvoyAdmin {
@@ -69,7 +69,7 @@ function expectOk(body: string, what: string): void {
 /** Reads a state name, rejecting anything Envoy would not send. */
 function expectState(text: unknown, what: string): ServerState {
   const state = typeof text === "string" ? text.trim() : "";
-  if (!SERVER_STATES.has(state))
+  if (!(SERVER_STATES as readonly string[]).includes(state))
     throw new AdminError("malformed", `${what}: unexpected state ${JSON.stringify(String(text).slice(0, 100))}`);
   return state as ServerState;
 }

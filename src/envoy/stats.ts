@@ -2,7 +2,8 @@
 import { AdminError } from "./admin-error.ts";
 
 /** listener: every listener's downstream_cx_active (TCP too); http: HTTP connection managers only, as Contour counts. */
-export type ConnectionStat = "listener" | "http";
+export const CONNECTION_STATS = ["listener", "http"] as const;
+export type ConnectionStat = (typeof CONNECTION_STATS)[number];
 
 export interface ConnectionCount {
   /** Open downstream connections that the drain waits for. */

@@ -1,11 +1,9 @@
 /** The drain's facts in the Prometheus text exposition format (0.0.4), for /metrics. */
 import { version } from "../../package.json";
-import type { DrainPhase, DrainSnapshot, EnvoyProblem } from "../drain/drain.ts";
+import { DRAIN_PHASES, type DrainSnapshot, ENVOY_PROBLEM_KINDS } from "../drain/drain.ts";
 import { drainDurationSeconds, type SidecarCounters } from "./status.ts";
 
 const PREFIX = "envoy_shutdown_manager_";
-const PHASES: readonly DrainPhase[] = ["idle", "draining", "drained", "timed_out", "failed"];
-const PROBLEMS: readonly EnvoyProblem["kind"][] = ["unreachable", "stats_missing"];
 
 type Sample = [labels: Record<string, string>, value: number];
 
@@ -29,7 +27,7 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters
       "drain_phase",
       "gauge",
       "1 for the drain's current phase, 0 for the others.",
-      PHASES.map((phase) => [{ phase }, snapshot.phase === phase ? 1 : 0]),
+      DRAIN_PHASES.map((phase) => [{ phase }, snapshot.phase === phase ? 1 : 0]),
     ),
     family("open_connections", "gauge", "Open downstream connections at the last successful poll.", known(snapshot.openConnections)),
     family(
@@ -72,7 +70,7 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters
       "envoy_problem",
       "gauge",
       "1 while this keeps the drain from seeing Envoy (unreachable admin API, connection stats excluded by stats_matcher).",
-      PROBLEMS.map((kind) => [{ kind }, snapshot.problem?.kind === kind ? 1 : 0]),
+      ENVOY_PROBLEM_KINDS.map((kind) => [{ kind }, snapshot.problem?.kind === kind ? 1 : 0]),
     ),
     family("shutdown_waiters", "gauge", "/shutdown requests waiting for the drain.", [[{}, counters.waiters]]),
     family("heals_total", "counter", "Leftover drains undone on start.", [[{}, counters.heals]]),

@@ -21,6 +21,8 @@ interface ServerOptions {
   counters: SidecarCounters;
   /** Facts about the configuration shown by /status and /metrics. */
   settings: StatusSettings;
+  /** Bun's idle timeout in whole seconds; IDLE_TIMEOUT_S unless a test needs a shorter one. */
+  idleTimeoutS?: number;
   /** An authorized /shutdown arrived (with the drain settings of a joining hook, if it sent them): the drain it waits for. */
   onShutdownRequest: (hookSettings: DrainSettings | undefined) => Promise<DrainOutcome>;
 }
@@ -182,7 +184,7 @@ export function startServer(options: ServerOptions): Server<undefined> {
     return Bun.serve({
       port: options.port,
       hostname: options.hostname,
-      idleTimeout: IDLE_TIMEOUT_S,
+      idleTimeout: options.idleTimeoutS ?? IDLE_TIMEOUT_S,
       maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
       routes,
       // Only what the routes did not take: an unknown path, or a known path with the wrong method.

@@ -3,13 +3,13 @@ import type { Server } from "bun";
 import { Drain, type DrainOutcome } from "../drain/drain.ts";
 import { watchReadyFile } from "../drain/ready-file.ts";
 import type { DrainSettings } from "../drain/settings.ts";
-import { checkEnvoyOnStart } from "../drain/startup-check.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { log } from "../log.ts";
-import { type Clock, realClock } from "../wait.ts";
+import { realClock } from "../wait.ts";
 import type { HandoffSettings } from "./client.ts";
 import { startServer } from "./server.ts";
+import { checkEnvoyOnStart } from "./startup-check.ts";
 import type { SidecarCounters } from "./status.ts";
 
 export interface SidecarSettings {
@@ -43,15 +43,15 @@ export interface Sidecar {
 }
 
 export interface SidecarOptions {
-  clock?: Clock;
   /** How long an Envoy that does not answer yet goes unlogged (it is being started next to us). */
   quietStartMs?: number;
 }
 
 /** Starts the sidecar: removes a stale ready file, serves, watches the ready file, checks Envoy in the background. */
-export function startSidecar(settings: SidecarSettings, { clock = realClock, quietStartMs = 0 }: SidecarOptions = {}): Sidecar {
+export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: SidecarOptions = {}): Sidecar {
   const admin = createEnvoyAdmin(settings.admin);
-  const drain = new Drain(settings.drain, admin, { clock });
+  const drain = new Drain(settings.drain, admin);
+  const clock = realClock;
   const counters: SidecarCounters = { waiters: 0, heals: 0 };
   // Wakes a SIGTERM that waits for a hook: a /shutdown arrived, or another process finished the drain.
   const handoff = Promise.withResolvers<void>();
@@ -100,7 +100,6 @@ export function startSidecar(settings: SidecarSettings, { clock = realClock, qui
   const startupCheck = checkEnvoyOnStart(admin, drain, {
     heal: settings.sidecar.healOnStart,
     signal: stopped.signal,
-    clock,
     quietMs: quietStartMs,
   });
   void startupCheck.then((healed) => {

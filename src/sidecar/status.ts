@@ -62,7 +62,8 @@ export function drainDurationSeconds(snapshot: DrainSnapshot, now = Date.now()):
   return ((snapshot.finishedAt ?? now) - snapshot.startedAt) / 1000;
 }
 
-export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings, now = Date.now()): StatusReport {
+export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): StatusReport {
+  const now = Date.now();
   const drain = snapshot.settings;
   return {
     version,

@@ -12,6 +12,12 @@ export async function fakeEnvoy(options: FakeEnvoyOptions = {}): Promise<FakeEnv
   return fake;
 }
 
+/** A scripted Envoy holding `connections` that all close `afterFailMs` after health checks are failed. */
+export const closesAfter = (connections: number, afterFailMs: number): FakeEnvoyOptions => ({
+  connections,
+  timeline: [{ afterFailMs, connections: 0 }],
+});
+
 /** A temporary directory removed after the test. */
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "esm-"));

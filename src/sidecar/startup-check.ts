@@ -1,10 +1,11 @@
 /** The sidecar's start-up look at Envoy: does it answer, can its connections be counted, was a drain left behind. */
+
+import type { Drain } from "../drain/drain.ts";
 import { AdminError } from "../envoy/admin-error.ts";
 import { describeMissingStats, type EnvoyAdmin, type ServerState } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
-import { type Clock, realClock } from "../wait.ts";
-import type { Drain } from "./drain.ts";
+import { realClock } from "../wait.ts";
 
 /** How often the check asks again while Envoy does not answer yet (a native sidecar starts before Envoy): soon, then every second. */
 const retryDelayMs = (attempt: number) => Math.min(1000, 100 * 2 ** attempt);
@@ -15,7 +16,6 @@ export interface StartupCheckOptions {
   quietMs?: number;
   /** Ends the check early: the sidecar is stopping. */
   signal: AbortSignal;
-  clock?: Clock;
 }
 
 /**
@@ -23,7 +23,7 @@ export interface StartupCheckOptions {
  * exist, and heals a leftover drain. Resolves true when it undid one.
  */
 export async function checkEnvoyOnStart(admin: EnvoyAdmin, drain: Drain, options: StartupCheckOptions): Promise<boolean> {
-  const clock = options.clock ?? realClock;
+  const clock = realClock;
   const startedAt = clock.now();
   let state: ServerState | undefined;
   for (let attempt = 0; state === undefined; attempt++) {
