@@ -304,7 +304,9 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
             // One POST /healthcheck/fail per drain (the sidecar's, and the hook's if it had to drain alone), plus one per restart.
             expect(fake.failPosts).toBeLessThanOrEqual((1 + fake.restarts) * (run.hookEnd ? 2 : 1));
             expect(run.failedProbes).toBe(0);
-            expect(run.slowestProbeMs).toBeLessThanOrEqual(50);
+            // The promise is kubelet's: a liveness probe answered within its timeoutSeconds (1 s in the examples), with
+            // room to spare on a loaded test machine. How fast it answers is a figure of the benchmark, not a test.
+            expect(run.slowestProbeMs).toBeLessThanOrEqual(500);
             expect(readdirSync(dirname(run.readyFile)).filter((name) => name.endsWith(".partial"))).toEqual([]);
             slowest = Math.max(slowest, run.slowestProbeMs);
           }),

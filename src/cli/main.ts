@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   shutdown: () => import("./commands/shutdown.ts"),
   status: () => import("./commands/status.ts"),
   run: () => import("./commands/run.ts"),
+  check: () => import("./commands/check.ts"),
 };
 
 /** A command as citty's help renderer takes it: citty renders help and does nothing else here. */
