@@ -167,6 +167,41 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => void, field: R
     /ENVOY_SHUTDOWN_ADMIN_TIMEOUT "2" is not valid/,
   ],
   [
+    "prestop-not-draining",
+    "envoy-deployment-httpget.yaml",
+    (docs) => {
+      pod(docs).container("envoy").lifecycle.preStop = { exec: { command: ["sleep", "15"] } };
+    },
+    /neither runs this program's `shutdown` nor waits for the ready file/,
+  ],
+  [
+    "admin-host-network",
+    "envoy-daemonset-hostnetwork.yaml",
+    (docs) => {
+      pod(docs).container("shutdown-manager").args.push("--admin-address=0.0.0.0:19000");
+    },
+    /with hostNetwork, the admin address 0\.0\.0\.0:19000 is on the node's network/,
+  ],
+  [
+    "env-unknown",
+    "envoy-deployment-httpget.yaml",
+    (docs) => {
+      pod(docs)
+        .container("shutdown-manager")
+        .env.push({ name: "ENVOY_SHUTDOWN_MIN_DRAIN_DURATION", valueFrom: { configMapKeyRef: { name: "x", key: "y" } } });
+    },
+    /ENVOY_SHUTDOWN_MIN_DRAIN_DURATION comes from a valueFrom/,
+  ],
+  [
+    "no-envoy",
+    "envoy-deployment-httpget.yaml",
+    (docs) => {
+      const { spec } = pod(docs);
+      spec.containers = spec.containers.filter((c: Doc) => c.name !== "envoy");
+    },
+    /no Envoy container found beside the shutdown manager/,
+  ],
+  [
     "no-drain-timeout",
     "envoy-deployment-httpget.yaml",
     (docs) => {
@@ -213,8 +248,8 @@ describe("input", () => {
   });
 
   test.each([
-    ["a YAML file that does not parse", "bad.yaml", "kind: Pod\nspec: [unclosed\n", /bad\.yaml: not valid YAML/],
-    ["a JSON file that does not parse", "bad.json", '{"kind": "Pod",', /bad\.json: not valid JSON/],
+    ["a YAML file that does not parse", "bad.yaml", "kind: Pod\nspec: [unclosed\n", /bad\.yaml:1: not valid YAML/],
+    ["a JSON file that does not parse", "bad.json", '{"kind": "Pod",', /bad\.json:1: not valid JSON/],
   ])("%s is exit 2 with the file in one line", async (_, name, text, message) => {
     const file = join(tempDir(), name);
     writeFileSync(file, text);

@@ -139,19 +139,18 @@ describe("joining the sidecar", () => {
   });
 
   test("the hook's settings hold in the joined drain: its --min-drain-duration outlasts a drain Envoy's /shutdown started", async () => {
-    const { fake, hook, shutdown, sidecar } = await sidecarScenario({
-      envoy: closesAfter(1, 300),
-    });
+    const { fake, hook, shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 1 } });
     const sidecarWaiter = shutdown();
     while (fake.calls("/healthcheck/fail").length === 0) await Bun.sleep(5);
     const failedAt = fake.calls("/healthcheck/fail")[0]?.at ?? 0;
     const exec = hook(["--min-drain-duration", "900ms", "--drain-delay", "1s"]);
+    // Health checks were failed before the hook came: its --drain-delay cannot hold, and the sidecar says so as it joins.
+    await sidecar.waitForLog((line) => String(line.msg).includes("--drain-delay came after the step it governs"));
+    fake.setConnections(0);
     expect(await within(10_000, exec.exited)).toBe(0);
     expect((await sidecarWaiter).status).toBe(200);
     expect(Date.now() - failedAt).toBeGreaterThanOrEqual(900);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
-    // Health checks were failed before the hook came: its --drain-delay could not hold, and the sidecar says so.
-    expect(sidecar.lines.some((line) => String(line.msg).includes("--drain-delay came after the step it governs"))).toBe(true);
   });
 
   test("a hook that joins first sets the drain's pace: its --drain-delay holds", async () => {

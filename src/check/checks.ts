@@ -134,11 +134,15 @@ function drainBound(drain: DrainSettings): { ms: number; bounded: boolean } {
   return { ms: drain.drainDelayMs + drain.checkDelayMs + Math.max(drain.minDrainMs, drain.quietPeriodMs), bounded: false };
 }
 
+/** The sibling httpGet wiring: a sidecar with no hook of its own, which kubelet signals as Envoy's hook starts. */
+const siblingHttpGet = (w: Wiring) => w.line.role === "sidecar" && !w.manager.nativeSidecar && !w.hook && !w.line.dialect;
+
 /** The grace period against the longest drain: kubelet kills Envoy mid-drain when it is shorter. */
 function checkGracePeriod(w: Wiring): Finding[] {
   const graceMs = (Number(w.pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_S) || 0) * 1000;
   const drains = [w.settings.drain, ...(w.hook?.settings ? [w.hook.settings.drain] : [])];
-  const stopMs = w.settings.supervisor?.stopTimeoutMs ?? 0;
+  // After the drain, `run` gives Envoy --stop-timeout; before it, a sibling sidecar signalled first serves --hook-wait.
+  const stopMs = (w.settings.supervisor?.stopTimeoutMs ?? 0) + (siblingHttpGet(w) ? (w.settings.sidecar?.hookWaitMs ?? 0) : 0);
   const findings: Finding[] = [];
   const grace = `terminationGracePeriodSeconds ${graceMs / 1000}${w.pod.spec.terminationGracePeriodSeconds === undefined ? " (Kubernetes' default)" : ""}`;
   for (const drain of drains) {
@@ -151,7 +155,7 @@ function checkGracePeriod(w: Wiring): Finding[] {
           "error",
           w.pod,
           w.manager,
-          `${grace} is shorter than --drain-timeout ${formatDuration(drain.drainTimeoutMs)}${stopMs ? ` plus --stop-timeout ${formatDuration(stopMs)}` : ""} and a ${MARGIN_MS / 1000} s margin: kubelet kills Envoy mid-drain`,
+          `${grace} is shorter than --drain-timeout ${formatDuration(drain.drainTimeoutMs)}${stopMs ? ` plus ${formatDuration(stopMs)} (--stop-timeout or --hook-wait)` : ""} and a ${MARGIN_MS / 1000} s margin: kubelet kills Envoy mid-drain`,
           `set terminationGracePeriodSeconds to at least ${Math.ceil(needed / 1000)}, or shorten --drain-timeout`,
         ),
       );
@@ -262,8 +266,7 @@ function checkPreStop(w: Wiring, read: ProgramReader): Finding[] {
         "add httpHeaders [{ name: Authorization, value: Bearer <token> }] to the hook",
       ),
     );
-  const siblingHttpGet = !w.manager.nativeSidecar && !w.hook && !w.line.dialect;
-  if (siblingHttpGet && (w.settings.sidecar?.hookWaitMs ?? 0) === 0)
+  if (siblingHttpGet(w) && (w.settings.sidecar?.hookWaitMs ?? 0) === 0)
     findings.push(
       finding(
         "hook-wait-zero",

@@ -33,16 +33,29 @@ function filesOf(path: string): string[] {
     });
 }
 
-/** The documents of one text: JSON, or YAML with any number of `---`-separated documents. */
+/** The documents of one text: JSON, or YAML with any number of `---`-separated documents, each parsed on its own. */
 function documentsOf(text: string, source: string): unknown[] {
-  try {
-    if (/^\s*[[{]/.test(text) && source.endsWith(".json")) return [JSON.parse(text)];
-    const parsed = Bun.YAML.parse(text);
-    return text.split(/^---\s*$/m).filter((part) => part.trim() !== "").length > 1 && Array.isArray(parsed) ? parsed : [parsed];
-  } catch (error) {
-    const message = (error as Error).message.split("\n")[0];
-    throw new ManifestError(`${source}: not valid ${source.endsWith(".json") ? "JSON" : "YAML"}: ${message}`);
+  if (source.endsWith(".json")) {
+    try {
+      return [JSON.parse(text)];
+    } catch (error) {
+      throw new ManifestError(`${source}:1: not valid JSON: ${(error as Error).message}`);
+    }
   }
+  const documents: unknown[] = [];
+  let line = 1;
+  for (const part of text.split(/^---[ \t]*$/m)) {
+    // The parser names no position: the document's first line is where to look.
+    const start = line + (part.startsWith("\n") ? 1 : 0);
+    line += part.split("\n").length - 1;
+    if (part.trim() === "") continue;
+    try {
+      documents.push(Bun.YAML.parse(part));
+    } catch (error) {
+      throw new ManifestError(`${source}:${start}: not valid YAML in the document starting here: ${(error as Error).message}`);
+    }
+  }
+  return documents;
 }
 
 /** Every object of the documents, a `List`'s items in place of the List. */
