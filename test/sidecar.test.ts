@@ -230,10 +230,10 @@ describe("waiters that go away", () => {
     expect((await within(3000, staying)).status).toBe(200);
     await Bun.sleep(200);
     expect((await status()).waiters).toBe(0);
-    // The aborted requests' sockets are closed: the sidecar holds no more descriptors than before (once closes
-    // that are still on their way under load have landed).
-    for (let tries = 0; fdCount(sidecar.proc.pid) > fdsBefore + 4 && tries < 20; tries++) await Bun.sleep(50);
-    expect(fdCount(sidecar.proc.pid)).toBeLessThanOrEqual(fdsBefore + 4);
+    // The 10 aborted requests' sockets are closed: the sidecar holds fewer than 10 descriptors more than before (the
+    // few it may still hold are this test's own keep-alive connections for /status, and closes still on their way).
+    for (let tries = 0; fdCount(sidecar.proc.pid) > fdsBefore + 6 && tries < 20; tries++) await Bun.sleep(50);
+    expect(fdCount(sidecar.proc.pid)).toBeLessThanOrEqual(fdsBefore + 6);
   });
 });
 

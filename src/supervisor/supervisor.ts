@@ -6,6 +6,7 @@
 import type { Subprocess } from "bun";
 import { formatDuration } from "../duration.ts";
 import { errorMessage, OperatorError } from "../errors.ts";
+import { nodeFs } from "../footprint.ts";
 import { log } from "../log.ts";
 import { type SidecarSettings, startSidecar } from "../sidecar/sidecar.ts";
 
@@ -33,6 +34,46 @@ function signalGroup(child: Child, signal: NodeJS.Signals): void {
   } catch {
     // Nothing of that group is left.
   }
+}
+
+/**
+ * Whether anything of a child's process group still runs (its leader may have exited, leaving the rest). Read from
+ * /proc, where an exited process nobody reaped (a zombie: as PID 1 the supervisor inherits orphans it cannot reap)
+ * does not count; elsewhere, whether the group can still be signalled.
+ */
+function groupAlive(child: Child): boolean {
+  const pgid = String(child.proc.pid);
+  try {
+    const fs = nodeFs();
+    return fs
+      .readdirSync("/proc")
+      .filter((entry) => /^\d+$/.test(entry))
+      .some((pid) => {
+        try {
+          // After the command's closing parenthesis: state, ppid, pgrp, …
+          const [state, , pgrp] = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ").at(-1)?.split(" ") ?? [];
+          return pgrp === pgid && state !== "Z";
+        } catch {
+          return false; // exited while we looked
+        }
+      });
+  } catch {
+    try {
+      process.kill(-child.proc.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** How often the supervisor looks whether the processes left in a stopping group have exited. */
+const GROUP_POLL_MS = 20;
+
+/** Waits until no child's group has a process left, or `ms` passes. */
+async function groupsEmpty(children: Child[], ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (children.some(groupAlive) && Date.now() < deadline) await Bun.sleep(GROUP_POLL_MS);
 }
 
 /**
@@ -100,9 +141,13 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
     children.splice(children.indexOf(child), 1);
   };
 
-  /** Ends any drain at once (Envoy is gone), stops what is left of every epoch's group, stops serving, exits. */
+  /**
+   * Ends any drain at once (Envoy is gone), stops what is left of every epoch's group, stops serving, exits. When
+   * stopping, what is left of a group (Envoy under a shell wrapper that exited first) gets the rest of --stop-timeout.
+   */
   const finish = async (code: number) => {
     if (sidecar.drain.snapshot.phase === "draining") void sidecar.drain.endWith("drained", "envoy_gone");
+    if (stopping === "stopping") await groupsEmpty(children, settings.stopTimeoutMs);
     for (const child of children) signalGroup(child, "SIGKILL");
     await sidecar.stop();
     exit.resolve(failure ?? code);
