@@ -20,10 +20,12 @@ async function scrape(url: string) {
   for (const family of families) {
     expect(family.name).toMatch(/^envoy_shutdown_manager_[a-z_]+$/);
     expect(family.help).not.toBe("");
-    expect(["COUNTER", "GAUGE"]).toContain(family.type);
+    expect(["COUNTER", "GAUGE", "HISTOGRAM"]).toContain(family.type);
     if (family.type === "COUNTER") expect(family.name).toEndWith("_total");
-    for (const sample of family.metrics)
-      expect(Number.isFinite(Number.parseFloat(sample.value)) && !Number.isNaN(Number(sample.value))).toBe(true);
+    if (family.type === "HISTOGRAM") expect(family.name).toEndWith("_seconds");
+    else
+      for (const sample of family.metrics)
+        expect(Number.isFinite(Number.parseFloat(sample.value)) && !Number.isNaN(Number(sample.value))).toBe(true);
   }
   const value = (name: string, labels: Record<string, string> = {}) =>
     Number(
@@ -61,6 +63,12 @@ describe("/metrics", () => {
     expect(drained.value("drain_duration_seconds")).toBeGreaterThanOrEqual(0.3);
     expect(drained.value("shutdown_waiters")).toBe(0);
     expect(drained.value("admin_errors_total", { kind: "timeout" })).toBe(0);
+    expect(idle.value("drains_total", { phase: "drained", reason: "threshold" })).toBe(0);
+    expect(drained.value("drains_total", { phase: "drained", reason: "threshold" })).toBe(1);
+    expect(drained.value("drains_total", { phase: "timed_out", reason: "timeout" })).toBe(0);
+    const histogram = drained.families.find((f) => f.name === "envoy_shutdown_manager_drain_seconds");
+    expect(histogram?.type).toBe("HISTOGRAM");
+    expect((histogram?.metrics[0] as { count?: string } | undefined)?.count).toBe("1");
   });
 
   test("counts admin errors by kind and heals", async () => {

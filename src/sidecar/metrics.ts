@@ -1,22 +1,52 @@
 /** The drain's facts in the Prometheus text exposition format (0.0.4), for /metrics. */
 import { version } from "../../package.json";
-import { DRAIN_PHASES, type DrainSnapshot, ENVOY_PROBLEM_KINDS } from "../drain/drain.ts";
+import { DRAIN_PHASES, type DrainReason, type DrainSnapshot, ENVOY_PROBLEM_KINDS, type FinalPhase } from "../drain/drain.ts";
 import { drainDurationSeconds, type SidecarCounters } from "./status.ts";
 
 const PREFIX = "envoy_shutdown_manager_";
 
-type Sample = [labels: Record<string, string>, value: number];
+/** A sample: its labels, its value, and the suffix its name takes within the family (a histogram's `_bucket`). */
+type Sample = [labels: Record<string, string>, value: number, suffix?: string];
 
 /** One metric family: HELP, TYPE and its samples (none when the value is not known yet). */
-function family(name: string, type: "gauge" | "counter", help: string, samples: Sample[]): string {
+function family(name: string, type: "gauge" | "counter" | "histogram", help: string, samples: Sample[]): string {
   const lines = [`# HELP ${PREFIX}${name} ${help}`, `# TYPE ${PREFIX}${name} ${type}`];
-  for (const [labels, value] of samples) {
+  for (const [labels, value, suffix = ""] of samples) {
     const rendered = Object.entries(labels).map(
       ([key, label]) => `${key}="${label.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))}"`,
     );
-    lines.push(`${PREFIX}${name}${rendered.length ? `{${rendered.join(",")}}` : ""} ${value}`);
+    lines.push(`${PREFIX}${name}${suffix}${rendered.length ? `{${rendered.join(",")}}` : ""} ${value}`);
   }
   return lines.join("\n");
+}
+
+/** How a drain can end, as the outcome counter names it: every one is served from the start, at 0. */
+const OUTCOMES: [phase: FinalPhase, reason: DrainReason][] = [
+  ["drained", "threshold"],
+  ["drained", "envoy_gone"],
+  ["drained", "handed_off"],
+  ["timed_out", "timeout"],
+  ["timed_out", "handed_off"],
+  ["failed", "envoy_unreachable"],
+  ["failed", "interrupted"],
+  ["failed", "error"],
+  ["failed", "handed_off"],
+];
+
+/** Upper bounds of the drain duration histogram, in seconds: a drain takes seconds to minutes. */
+const DURATION_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
+
+/** The finished drain's duration as a histogram (this process drains at most once: one observation, or none). */
+function durationHistogram(snapshot: DrainSnapshot): Sample[] {
+  const finished = snapshot.finishedAt !== undefined && snapshot.startedAt !== undefined;
+  const seconds = finished ? (drainDurationSeconds(snapshot) ?? 0) : undefined;
+  const observed = (bound: number) => (seconds !== undefined && seconds <= bound ? 1 : 0);
+  return [
+    ...DURATION_BUCKETS.map((bound): Sample => [{ le: String(bound) }, observed(bound), "_bucket"]),
+    [{ le: "+Inf" }, seconds === undefined ? 0 : 1, "_bucket"],
+    [{}, seconds ?? 0, "_sum"],
+    [{}, seconds === undefined ? 0 : 1, "_count"],
+  ];
 }
 
 const known = (value: number | undefined): Sample[] => (value === undefined ? [] : [[{}, value]]);
@@ -58,6 +88,13 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters
       known(snapshot.startedAt === undefined ? undefined : snapshot.startedAt / 1000),
     ),
     family("drain_duration_seconds", "gauge", "How long the drain has run, or ran.", known(drainDurationSeconds(snapshot))),
+    family(
+      "drains_total",
+      "counter",
+      "Drains finished, by phase and reason (each process drains at most once; every outcome is served from 0).",
+      OUTCOMES.map(([phase, reason]) => [{ phase, reason }, snapshot.phase === phase && snapshot.reason === reason ? 1 : 0]),
+    ),
+    family("drain_seconds", "histogram", "Durations of finished drains, for quantiles across a fleet.", durationHistogram(snapshot)),
     family("polls_total", "counter", "Connection counts attempted.", [[{}, snapshot.polls]]),
     family("healthcheck_fail_posts_total", "counter", "Successful POSTs of /healthcheck/fail.", [[{}, snapshot.healthCheckFailPosts]]),
     family(
