@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isKubernetesObject, type Manifest, schemaProblems } from "./support/kubernetes-schema.ts";
+import { isKubernetesObject, type Manifest, schemaProblems, strategicMerge } from "./support/kubernetes-schema.ts";
 
 const EXAMPLES = new URL("../examples/", import.meta.url).pathname;
 const yamlFiles = (dir: string): string[] =>
@@ -10,20 +10,6 @@ const yamlFiles = (dir: string): string[] =>
     entry.isDirectory() ? yamlFiles(join(dir, entry.name)) : entry.name.endsWith(".yaml") ? [join(dir, entry.name)] : [],
   );
 const load = (file: string): Manifest[] => [Bun.YAML.parse(readFileSync(join(EXAMPLES, file), "utf8"))].flat() as Manifest[];
-
-/** Applies a strategic merge patch as kubectl does for what these patches touch: maps merge, containers merge by name. */
-export function strategicMerge(base: Manifest, patch: Manifest): Manifest {
-  if (Array.isArray(base) && Array.isArray(patch) && base.every((item) => typeof item?.name === "string")) {
-    return base.map((item) => {
-      const change = patch.find((p) => p.name === item.name);
-      return change ? strategicMerge(item, change) : item;
-    });
-  }
-  if (typeof base !== "object" || base === null || typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
-  const merged: Manifest = { ...base };
-  for (const [key, value] of Object.entries(patch)) merged[key] = key in base ? strategicMerge(base[key], value) : value;
-  return merged;
-}
 
 // Patches are partial objects by design: they are checked as the whole objects they produce.
 const patches = new Set(

@@ -74,3 +74,17 @@ function typeProblems(manifests: { name: string; doc: Manifest }[]): string[] {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Applies a strategic merge patch as kubectl does for what these patches touch: maps merge, containers merge by name. */
+export function strategicMerge(base: Manifest, patch: Manifest): Manifest {
+  if (Array.isArray(base) && Array.isArray(patch) && base.every((item) => typeof item?.name === "string")) {
+    return base.map((item) => {
+      const change = patch.find((p) => p.name === item.name);
+      return change ? strategicMerge(item, change) : item;
+    });
+  }
+  if (typeof base !== "object" || base === null || typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
+  const merged: Manifest = { ...base };
+  for (const [key, value] of Object.entries(patch)) merged[key] = key in base ? strategicMerge(base[key], value) : value;
+  return merged;
+}
