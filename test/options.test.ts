@@ -32,6 +32,7 @@ describe("defaults", () => {
       },
       handoff: { servePort: 8090, readyFile: "/admin/ok", shutdownToken: undefined },
       sidecar: { serveAddress: "0.0.0.0", healOnStart: true, hookWaitMs: 5000 },
+      events: { podEvents: false },
       log: { level: "info", format: "auto" },
     });
   });

@@ -140,6 +140,15 @@ export const sidecarOptions = {
   ),
 } as const satisfies OptionGroup;
 
+/** What the drain tells Kubernetes. */
+export const eventOptions = {
+  podEvents: toggle(
+    "pod-events",
+    false,
+    "Post a Kubernetes Event on this pod when a drain starts and ends (needs a Role allowing create on events, and POD_NAME and POD_NAMESPACE from the downward API)",
+  ),
+} as const satisfies OptionGroup;
+
 /** Log output. */
 export const logOptions = {
   level: choice("log-level", LOG_LEVELS, "info", "Least severe log level printed"),

@@ -54,6 +54,8 @@ export interface DrainSnapshot {
   startedAt: number | undefined;
   finishedAt: number | undefined;
   openConnections: number | undefined;
+  /** Open connections at the first count: what the drain had to drain. */
+  firstOpenConnections: number | undefined;
   /** Listeners still holding connections at the last count. */
   byListener: Map<string, number>;
   /** New connections by listener within the last check interval (empty when none, or when the counters are not read). */
@@ -80,9 +82,16 @@ export interface RetryPolicy {
 /** Contour's backoff for POST /healthcheck/fail: 4 attempts, 200 ms doubling by 5. */
 export const HEALTHCHECK_FAIL_RETRY: RetryPolicy = { attempts: 4, firstDelayMs: 200, factor: 5 };
 
+/** Who hears of a drain's start and end besides the log (the pod's Events); each call settles by itself, bounded. */
+export interface DrainEvents {
+  started(settings: DrainSettings): Promise<void>;
+  finished(outcome: DrainOutcome, snapshot: DrainSnapshot): Promise<void>;
+}
+
 export interface DrainOptions {
   clock?: Clock;
   onPoll?: (report: PollReport) => void;
+  events?: DrainEvents;
 }
 
 /** The largest entries of a count by listener, as a JSON object for a log line. */
@@ -153,6 +162,9 @@ export class Drain {
   private lastReportAt: number | undefined;
   private readonly clock: Clock;
   private readonly onPoll: (report: PollReport) => void;
+  private readonly events: DrainEvents | undefined;
+  /** The Events posted so far, each bounded: a process waits for them before it exits. */
+  private readonly eventsPosted: Promise<void>[] = [];
 
   constructor(
     settings: DrainSettings,
@@ -161,6 +173,7 @@ export class Drain {
   ) {
     this.clock = options.clock ?? realClock;
     this.onPoll = options.onPoll ?? logPoll;
+    this.events = options.events;
     this.arrivals = new NewConnections(Math.max(settings.quietPeriodMs, settings.checkIntervalMs));
     this.snapshot = {
       phase: "idle",
@@ -168,6 +181,7 @@ export class Drain {
       startedAt: undefined,
       finishedAt: undefined,
       openConnections: undefined,
+      firstOpenConnections: undefined,
       byListener: new Map(),
       newByListener: new Map(),
       lastNewConnectionAt: undefined,
@@ -188,6 +202,11 @@ export class Drain {
   start(): Promise<DrainOutcome> {
     this.running ??= this.run();
     return this.running;
+  }
+
+  /** Settles once every Event about this drain has been posted, or has given up (each is bounded). */
+  eventsSettled(): Promise<void> {
+    return Promise.all(this.eventsPosted).then(() => undefined);
   }
 
   /** Settles when the drain ends, without starting it: a waiter for a drain that another party starts. */
@@ -268,8 +287,10 @@ export class Drain {
     void this.deadline();
     let ended: DrainEnded;
     try {
-      if (!this.ended.signal.aborted)
+      if (!this.ended.signal.aborted) {
         log.info("drain started", { admin_address: this.admin.address, drain_timeout: formatDuration(this.settings.drainTimeoutMs) });
+        if (this.events) this.eventsPosted.push(this.events.started(this.settings));
+      }
       ended = await this.sequence();
     } catch (error) {
       if (error instanceof DrainEnded) ended = error;
@@ -406,6 +427,7 @@ export class Drain {
     else if (outcome.reason === "envoy_unreachable")
       log.error(`drain failed: Envoy's admin API never answered at ${this.admin.address}; check --admin-address`, fields);
     else log.error("drain failed", fields);
+    if (this.events && this.eventsPosted.length > 0) this.eventsPosted.push(this.events.finished(outcome, this.snapshot));
     this.finished.resolve(outcome);
     return outcome;
   }
@@ -515,6 +537,7 @@ export class Drain {
     this.noteProblem(undefined);
     const count = result.value;
     Object.assign(this.snapshot, { openConnections: count.total, byListener: count.byListener });
+    this.snapshot.firstOpenConnections ??= count.total;
     this.noteArrivals(count);
     return count;
   }

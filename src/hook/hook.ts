@@ -5,6 +5,7 @@ import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
+import { inClusterTarget, podEvents } from "../kube/pod-events.ts";
 import { log } from "../log.ts";
 import { fetchStatus, type HandoffSettings, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
 import type { StatusReport } from "../sidecar/status.ts";
@@ -13,6 +14,8 @@ export interface HookSettings {
   admin: EnvoyAdminOptions;
   drain: DrainSettings;
   handoff: HandoffSettings;
+  /** Post the drain's Events on the pod, when this hook drains Envoy itself (joined, the sidecar does). */
+  events?: { podEvents: boolean };
 }
 
 /** Exit codes of the `shutdown` command. */
@@ -123,12 +126,17 @@ export async function runShutdownHook(settings: HookSettings, onPoll: (report: P
   const timer = drainTimeoutMs > 0 ? setTimeout(() => deadline.abort(), drainTimeoutMs) : undefined;
   try {
     let phase = settings.handoff.servePort > 0 ? await joinSidecarDrain(settings, admin, onPoll, deadline.signal) : undefined;
+    let drain: Drain | undefined;
     if (!phase) {
       // Whatever time joining took comes off the drain's own deadline.
       const remainingMs = drainTimeoutMs > 0 ? Math.max(1, drainTimeoutMs - (Date.now() - startedAt)) : 0;
-      phase = (await new Drain({ ...settings.drain, drainTimeoutMs: remainingMs }, admin, { onPoll }).start()).phase;
+      const events = settings.events?.podEvents ? podEvents(inClusterTarget()) : undefined;
+      drain = new Drain({ ...settings.drain, drainTimeoutMs: remainingMs }, admin, { onPoll, events });
+      phase = (await drain.start()).phase;
     }
     if (settings.handoff.readyFile) writeReadyFile(settings.handoff.readyFile, phase);
+    // The ready file is written first: Envoy's hook is released before this one waits (bounded) for its Events.
+    await drain?.eventsSettled();
     return phase === "drained" ? EXIT.drained : EXIT.failed;
   } finally {
     clearTimeout(timer);

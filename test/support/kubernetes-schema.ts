@@ -7,9 +7,12 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Pod } from "kubernetes-models/v1/Pod";
 import { Secret } from "kubernetes-models/v1/Secret";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -23,6 +26,9 @@ const KINDS: Record<string, { model: new (data: never) => { validate(): void }; 
   Pod: { model: Pod, module: "kubernetes-models/v1/Pod", type: "IPod" },
   ConfigMap: { model: ConfigMap, module: "kubernetes-models/v1/ConfigMap", type: "IConfigMap" },
   Secret: { model: Secret, module: "kubernetes-models/v1/Secret", type: "ISecret" },
+  ServiceAccount: { model: ServiceAccount, module: "kubernetes-models/v1/ServiceAccount", type: "IServiceAccount" },
+  Role: { model: Role, module: "kubernetes-models/rbac.authorization.k8s.io/v1/Role", type: "IRole" },
+  RoleBinding: { model: RoleBinding, module: "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding", type: "IRoleBinding" },
 };
 
 /** Whether a YAML document is a Kubernetes object this checker knows (Compose files and Kustomizations are not). */

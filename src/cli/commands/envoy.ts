@@ -5,7 +5,7 @@
  */
 import type { Command } from "../command.ts";
 import { alias, ignored } from "../option-kinds.ts";
-import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
+import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
 import { sidecarCommand } from "./shutdown-manager.ts";
 
@@ -27,8 +27,22 @@ const contourAdmin = {
 const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
 const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }), quietPeriodMs: quietPeriodOff };
 const contourCompat = { adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)") };
-const contourSidecar = { admin: contourAdmin, drain: contourDrain, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
-const contourHook = { admin: contourAdmin, drain: contourDrain, handoff: handoffOptions, log: logOptions, compat: contourCompat };
+const contourSidecar = {
+  admin: contourAdmin,
+  drain: contourDrain,
+  handoff: handoffOptions,
+  sidecar: sidecarOptions,
+  events: eventOptions,
+  log: logOptions,
+};
+const contourHook = {
+  admin: contourAdmin,
+  drain: contourDrain,
+  handoff: handoffOptions,
+  events: eventOptions,
+  log: logOptions,
+  compat: contourCompat,
+};
 
 // Envoy Gateway: admin on 127.0.0.1:19000, the sidecar on :19002 (its Envoy calls /shutdown/ready), the ready file
 // in /tmp, a count every second, its graceful listener drain always on, and its flag names.
@@ -64,9 +78,10 @@ const gatewaySidecar = {
   drain: gatewaySidecarDrain,
   handoff: gatewayHandoff,
   sidecar: sidecarOptions,
+  events: eventOptions,
   log: logOptions,
 };
-const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, log: logOptions };
+const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, events: eventOptions, log: logOptions };
 
 /**
  * A dialect's sidecar settings. Their hook carries the drain settings, so the hook leads, as their anchors do:

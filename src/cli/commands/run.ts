@@ -1,7 +1,15 @@
 import { ChildStartError, runSupervisor } from "../../supervisor/supervisor.ts";
 import { checkDrainSettings, settingsCommand } from "../command.ts";
 import { StartRefused } from "../option-kinds.ts";
-import { adminOptions, drainOptions, logOptions, serveOptions, supervisorHandoffOptions, supervisorOptions } from "../options.ts";
+import {
+  adminOptions,
+  drainOptions,
+  eventOptions,
+  logOptions,
+  serveOptions,
+  supervisorHandoffOptions,
+  supervisorOptions,
+} from "../options.ts";
 import { listenUsageError } from "./shutdown-manager.ts";
 
 export const options = {
@@ -10,6 +18,7 @@ export const options = {
   handoff: supervisorHandoffOptions,
   serve: serveOptions,
   supervisor: supervisorOptions,
+  events: eventOptions,
   log: logOptions,
 };
 

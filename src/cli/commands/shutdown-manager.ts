@@ -3,9 +3,16 @@ import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
 import { type Command, checkDrainSettings, type ReadSettings, settingsCommand } from "../command.ts";
 import { type CommandOptions, UsageError } from "../option-kinds.ts";
-import { adminOptions, drainOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
+import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
-export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, sidecar: sidecarOptions, log: logOptions };
+export const options = {
+  admin: adminOptions,
+  drain: drainOptions,
+  handoff: handoffOptions,
+  sidecar: sidecarOptions,
+  events: eventOptions,
+  log: logOptions,
+};
 
 /** What a sidecar command is besides its flags: its name, help, examples, and its settings from what they read. */
 interface SidecarSpec<C extends CommandOptions> {

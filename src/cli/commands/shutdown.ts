@@ -4,9 +4,9 @@ import { progressLine } from "../../hook/progress.ts";
 import { containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
 import { type Command, checkDrainSettings, type ReadSettings, settingsCommand } from "../command.ts";
 import type { CommandOptions } from "../option-kinds.ts";
-import { adminOptions, drainOptions, handoffOptions, logOptions } from "../options.ts";
+import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions } from "../options.ts";
 
-export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, log: logOptions };
+export const options = { admin: adminOptions, drain: drainOptions, handoff: handoffOptions, events: eventOptions, log: logOptions };
 
 /** Runs the hook with a live progress line on a terminal that takes escapes, and a log line per count elsewhere. */
 async function runHookWithProgress(settings: HookSettings): Promise<number> {
