@@ -153,6 +153,7 @@ const REJECTED: [flag: string, value: string][] = [
   ["health-check-fail-delay", "-2s"],
   ["quiet-period", "2"],
   ["quiet-connections", "-1"],
+  ["pod-events", "sometimes"],
   ["log-level", "verbose"],
   ["log-format", "xml"],
 ];
