@@ -2,36 +2,19 @@
 import { describe, expect, test } from "bun:test";
 import { Drain, logPoll, type PollReport } from "../src/drain/drain.ts";
 import type { DrainSettings } from "../src/drain/settings.ts";
+import { drainSettings } from "./support/drain-settings.ts";
 import { captureLogs } from "./support/logs.ts";
 import { MemoryEnvoy } from "./support/memory-envoy.ts";
 import { VirtualClock } from "./support/virtual-clock.ts";
 
 const ADMIN_TIMEOUT_MS = 2000;
 
-/** Contour-like settings with short waits; `overrides` win. */
-function settings(overrides: Partial<DrainSettings> = {}): DrainSettings {
-  return {
-    drainDelayMs: 0,
-    checkDelayMs: 0,
-    checkIntervalMs: 1000,
-    minOpenConnections: 0,
-    drainTimeoutMs: 0,
-    drainListeners: false,
-    adminUnreachableThreshold: 3,
-    minDrainMs: 0,
-    healthCheckFailDelayMs: 0,
-    quietPeriodMs: 0,
-    quietConnections: 0,
-    ...overrides,
-  };
-}
-
 /** A drain against a fresh in-memory Envoy holding `connections`, on its own virtual clock. */
 function setup(overrides: Partial<DrainSettings> = {}, connections = 0) {
   const clock = new VirtualClock();
   const envoy = new MemoryEnvoy(clock, ADMIN_TIMEOUT_MS, connections);
   const polls: PollReport[] = [];
-  const drain = new Drain(settings(overrides), envoy, { clock, onPoll: (report) => polls.push(report) });
+  const drain = new Drain(drainSettings(overrides), envoy, { clock, onPoll: (report) => polls.push(report) });
   /** Sets Envoy's open connections at a moment of the virtual clock. */
   const connectionsAt = (at: number, connections: number) =>
     clock.at(at, () => {
@@ -386,7 +369,7 @@ describe("polling pace", () => {
 describe("a hook joining with its own settings", () => {
   test("the stricter of each holds: a longer minimum outlasts the drain's own", async () => {
     const { clock, drain } = setup({}, 1);
-    clock.at(200, () => void drain.join({ ...settings(), minDrainMs: 3000 }));
+    clock.at(200, () => void drain.join({ ...drainSettings(), minDrainMs: 3000 }));
     clock.at(500, () => {
       (drain as unknown as { admin: MemoryEnvoy }).admin.connections = 0;
     });
@@ -396,12 +379,12 @@ describe("a hook joining with its own settings", () => {
 
   test("a longer --drain-delay stretches a wait in progress; one that comes after health checks failed says so", async () => {
     const early = setup({ drainDelayMs: 500 });
-    early.clock.at(100, () => void early.drain.join({ ...settings(), drainDelayMs: 2000 }));
+    early.clock.at(100, () => void early.drain.join({ ...drainSettings(), drainDelayMs: 2000 }));
     await early.clock.run(early.drain.start());
     expect(times(early.envoy, "fail")).toEqual([2000]);
     const late = setup({}, 1);
     const logs = captureLogs();
-    late.clock.at(300, () => void late.drain.join({ ...settings(), drainDelayMs: 2000 }));
+    late.clock.at(300, () => void late.drain.join({ ...drainSettings(), drainDelayMs: 2000 }));
     late.clock.at(400, () => {
       late.envoy.connections = 0;
     });

@@ -10,6 +10,7 @@ import { Event } from "kubernetes-models/v1/Event";
 import { Drain } from "../src/drain/drain.ts";
 import type { DrainSettings } from "../src/drain/settings.ts";
 import { EVENT_POST_TIMEOUT_MS, inClusterTarget, type KubernetesTarget, podEvents } from "../src/kube/pod-events.ts";
+import { drainSettings } from "./support/drain-settings.ts";
 import { tempDir } from "./support/fixtures.ts";
 import { captureLogs } from "./support/logs.ts";
 import { MemoryEnvoy } from "./support/memory-envoy.ts";
@@ -62,24 +63,13 @@ function fakeApiServer(answer: (request: Request) => Response | Promise<Response
   return { posted, target };
 }
 
-const SETTINGS: DrainSettings = {
-  drainDelayMs: 0,
-  checkDelayMs: 0,
-  checkIntervalMs: 50,
-  minOpenConnections: 0,
-  drainTimeoutMs: 0,
-  drainListeners: false,
-  adminUnreachableThreshold: 3,
-  minDrainMs: 0,
-  healthCheckFailDelayMs: 0,
-  quietPeriodMs: 0,
-  quietConnections: 0,
-};
-
 /** A drain of an in-memory Envoy holding `connections`, in real time, with its Events going to `target`. */
 function drainWithEvents(target: KubernetesTarget, connections: number, settings: Partial<DrainSettings> = {}) {
   const envoy = new MemoryEnvoy(new VirtualClock(), 2000, connections);
-  const drain = new Drain({ ...SETTINGS, ...settings }, envoy, { onPoll: () => {}, events: podEvents(Promise.resolve(target)) });
+  const drain = new Drain(drainSettings({ checkIntervalMs: 50, ...settings }), envoy, {
+    onPoll: () => {},
+    events: podEvents(Promise.resolve(target)),
+  });
   return { envoy, drain };
 }
 

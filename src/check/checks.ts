@@ -148,28 +148,17 @@ function checkGracePeriod(w: Wiring): Finding[] {
   for (const drain of drains) {
     const { ms, bounded } = drainBound(drain);
     const needed = ms + stopMs + MARGIN_MS;
-    if (bounded && needed > graceMs)
-      findings.push(
-        finding(
-          "grace-period",
-          "error",
-          w.pod,
-          w.manager,
-          `${grace} is shorter than --drain-timeout ${formatDuration(drain.drainTimeoutMs)}${stopMs ? ` plus ${formatDuration(stopMs)} (--stop-timeout or --hook-wait)` : ""} and a ${MARGIN_MS / 1000} s margin: kubelet kills Envoy mid-drain`,
+    if (needed <= graceMs) continue;
+    const [what, fix] = bounded
+      ? [
+          `--drain-timeout ${formatDuration(drain.drainTimeoutMs)}${stopMs ? ` plus ${formatDuration(stopMs)} (--stop-timeout or --hook-wait)` : ""} and a ${MARGIN_MS / 1000} s margin: kubelet kills Envoy mid-drain`,
           `set terminationGracePeriodSeconds to at least ${Math.ceil(needed / 1000)}, or shorten --drain-timeout`,
-        ),
-      );
-    else if (!bounded && needed > graceMs)
-      findings.push(
-        finding(
-          "grace-period",
-          "error",
-          w.pod,
-          w.manager,
-          `${grace} is shorter than the least the drain takes (${formatDuration(ms)}: delays, minimum, quiet period): every drain is cut short`,
+        ]
+      : [
+          `the least the drain takes (${formatDuration(ms)}: delays, minimum, quiet period): every drain is cut short`,
           `set terminationGracePeriodSeconds past ${Math.ceil(needed / 1000)} and give the drain a --drain-timeout under it`,
-        ),
-      );
+        ];
+    findings.push(finding("grace-period", "error", w.pod, w.manager, `${grace} is shorter than ${what}`, fix));
   }
   if (w.settings.drain.drainTimeoutMs === 0 && !w.line.dialect)
     findings.push(

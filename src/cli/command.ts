@@ -21,7 +21,7 @@ export interface Command {
 export type ReadSettings<C extends CommandOptions> = { [K in keyof C]: Parsed<C[K]> };
 
 /** The settings every such command has: where the ready file is, and how to log. */
-interface CommonSettings {
+export interface CommonSettings {
   handoff: Pick<HandoffSettings, "readyFile">;
   log: LoggingOptions;
   drain?: Pick<DrainSettings, "minDrainMs" | "drainTimeoutMs">;
@@ -68,6 +68,14 @@ export interface SettingsCommandSpec<C extends CommandOptions, S extends CommonS
   /** How to log, from the settings; `settings.log` unless said otherwise. */
   logging?: (settings: S) => LoggingOptions;
 }
+
+/** What a command of one role is besides its flags' use: name, help, flags, examples, and its settings from what they read. */
+export type RoleCommandSpec<C extends CommandOptions, S> = Pick<
+  SettingsCommandSpec<C, CommonSettings>,
+  "name" | "description" | "options" | "examples"
+> & {
+  settings: (read: ReadSettings<C>) => S;
+};
 
 /** Splits `[flags] -- command [args]`; the command is required. */
 export function splitCommand(rawArgs: string[]): { flags: string[]; command: string[] } {

@@ -1,7 +1,7 @@
 import type { LoggingOptions } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
-import { type Command, checkDrainSettings, type ReadSettings, settingsCommand } from "../command.ts";
+import { type Command, checkDrainSettings, type RoleCommandSpec, settingsCommand } from "../command.ts";
 import { type CommandOptions, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 
@@ -14,17 +14,8 @@ export const options = {
   log: logOptions,
 };
 
-/** What a sidecar command is besides its flags: its name, help, examples, and its settings from what they read. */
-interface SidecarSpec<C extends CommandOptions> {
-  name: string;
-  description: string;
-  options: C;
-  examples: readonly string[];
-  settings: (read: ReadSettings<C>) => SidecarSettings & { log: LoggingOptions };
-}
-
 /** The sidecar command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function sidecarCommand<C extends CommandOptions>(spec: SidecarSpec<C>): Command {
+export function sidecarCommand<C extends CommandOptions>(spec: RoleCommandSpec<C, SidecarSettings & { log: LoggingOptions }>): Command {
   return settingsCommand({
     ...spec,
     readyFile: "watch",

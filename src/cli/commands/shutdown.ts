@@ -2,7 +2,7 @@ import { logPoll } from "../../drain/drain.ts";
 import { type HookSettings, runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
 import { containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
-import { type Command, checkDrainSettings, type ReadSettings, settingsCommand } from "../command.ts";
+import { type Command, checkDrainSettings, type RoleCommandSpec, settingsCommand } from "../command.ts";
 import type { CommandOptions } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions } from "../options.ts";
 
@@ -19,17 +19,8 @@ async function runHookWithProgress(settings: HookSettings): Promise<number> {
   }
 }
 
-/** What a hook command is besides its flags: its name, help, examples, and its settings from what they read. */
-interface HookSpec<C extends CommandOptions> {
-  name: string;
-  description: string;
-  options: C;
-  examples: readonly string[];
-  settings: (read: ReadSettings<C>) => HookSettings & { log: LoggingOptions };
-}
-
 /** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function hookCommand<C extends CommandOptions>(spec: HookSpec<C>): Command {
+export function hookCommand<C extends CommandOptions>(spec: RoleCommandSpec<C, HookSettings & { log: LoggingOptions }>): Command {
   return settingsCommand({
     ...spec,
     readyFile: "write",
