@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { Drain, logPoll, type PollReport } from "../src/drain/drain.ts";
 import type { DrainSettings } from "../src/drain/settings.ts";
 import { drainSettings } from "./support/drain-settings.ts";
-import { captureLogs } from "./support/logs.ts";
+import { captureLogs, oneWarning } from "./support/logs.ts";
 import { MemoryEnvoy } from "./support/memory-envoy.ts";
 import { VirtualClock } from "./support/virtual-clock.ts";
 
@@ -300,9 +300,7 @@ describe("--quiet-period: the drain waits for the load balancer to stop sending"
     envoy.accepted = undefined;
     const logs = captureLogs();
     expect(await run()).toMatchObject({ phase: "drained", elapsedMs: 0 });
-    const warnings = logs.filter((line) => line.msg.includes("listener.<id>.downstream_cx_total"));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.msg).toContain("include listener.<id>.downstream_cx_total in stats_matcher");
+    expect(oneWarning(logs, "listener.<id>.downstream_cx_total")).toContain("include listener.<id>.downstream_cx_total in stats_matcher");
   });
 
   test("a counter that goes down (Envoy restarted) starts the quiet period again; it never ends the drain", async () => {

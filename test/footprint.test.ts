@@ -44,6 +44,12 @@ describe("what the sidecar's start loads", () => {
     expect([...sidecar.packages].filter((name) => FORBIDDEN.includes(name))).toEqual([]);
   });
 
+  test("nor the code only some starts need: the Events client, `check`, the hook, the supervisor, the dialects", () => {
+    const reached = [...sidecar.files].map((file) => file.slice(ROOT.length));
+    const lazy = ["src/kube/pod-events.ts", "src/check/", "src/hook/", "src/supervisor/", "src/cli/commands/envoy.ts"];
+    expect(reached.filter((file) => lazy.some((path) => file.startsWith(path)))).toEqual([]);
+  });
+
   test("the guard sees the sidecar's whole path (its drain, server and admin client)", () => {
     const reached = [...sidecar.files].map((file) => file.slice(ROOT.length));
     expect(reached).toEqual(expect.arrayContaining(["src/drain/drain.ts", "src/sidecar/server.ts", "src/envoy/client.ts"]));

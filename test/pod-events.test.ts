@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { Event } from "kubernetes-models/v1/Event";
 import { Drain } from "../src/drain/drain.ts";
 import type { DrainSettings } from "../src/drain/settings.ts";
+import { podEventsOnDemand } from "../src/kube/on-demand.ts";
 import { EVENT_POST_TIMEOUT_MS, inClusterTarget, type KubernetesTarget, podEvents } from "../src/kube/pod-events.ts";
 import { drainSettings } from "./support/drain-settings.ts";
 import { tempDir } from "./support/fixtures.ts";
-import { captureLogs } from "./support/logs.ts";
+import { captureLogs, oneWarning } from "./support/logs.ts";
 import { MemoryEnvoy } from "./support/memory-envoy.ts";
 import { within } from "./support/process.ts";
 import { onTeardown } from "./support/teardown.ts";
@@ -113,9 +114,7 @@ describe("drain events on the pod", () => {
     expect((await within(2000, drain.start())).phase).toBe("drained");
     expect(performance.now() - started).toBeLessThan(1000);
     await within(EVENT_POST_TIMEOUT_MS * 2 + 2000, drain.eventsSettled());
-    const warnings = logs.filter((line) => line.msg.startsWith("--pod-events"));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.msg).toContain(`no answer within ${EVENT_POST_TIMEOUT_MS} ms`);
+    expect(oneWarning(logs, "--pod-events")).toContain(`no answer within ${EVENT_POST_TIMEOUT_MS} ms`);
   });
 
   test("an API server that refuses (no Role bound) is said once; the drain is drained all the same", async () => {
@@ -124,9 +123,18 @@ describe("drain events on the pod", () => {
     const { drain } = drainWithEvents(target, 0);
     expect((await within(2000, drain.start())).phase).toBe("drained");
     await within(5000, drain.eventsSettled());
-    const warnings = logs.filter((line) => line.msg.startsWith("--pod-events"));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.msg).toContain("HTTP 403");
+    expect(oneWarning(logs, "--pod-events")).toContain("HTTP 403");
+  });
+
+  test("as the commands load it (on demand), outside a pod: one warning saying why, and the drain drained", async () => {
+    const logs = captureLogs();
+    const drain = new Drain(drainSettings(), new MemoryEnvoy(new VirtualClock(), 2000, 0), {
+      onPoll: () => {},
+      events: podEventsOnDemand(),
+    });
+    expect((await within(2000, drain.start())).phase).toBe("drained");
+    await within(5000, drain.eventsSettled());
+    expect(oneWarning(logs, "--pod-events")).toContain("KUBERNETES_SERVICE_HOST is not set");
   });
 
   test("outside a pod, the target says what is missing instead of guessing", async () => {

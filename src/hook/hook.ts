@@ -5,7 +5,7 @@ import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
-import { inClusterTarget, podEvents } from "../kube/pod-events.ts";
+import { podEventsOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { fetchStatus, type HandoffSettings, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
 import type { StatusReport } from "../sidecar/status.ts";
@@ -130,7 +130,7 @@ export async function runShutdownHook(settings: HookSettings, onPoll: (report: P
     if (!phase) {
       // Whatever time joining took comes off the drain's own deadline.
       const remainingMs = drainTimeoutMs > 0 ? Math.max(1, drainTimeoutMs - (Date.now() - startedAt)) : 0;
-      const events = settings.events?.podEvents ? podEvents(inClusterTarget()) : undefined;
+      const events = settings.events?.podEvents ? podEventsOnDemand() : undefined;
       drain = new Drain({ ...settings.drain, drainTimeoutMs: remainingMs }, admin, { onPoll, events });
       phase = (await drain.start()).phase;
     }

@@ -5,7 +5,7 @@ import { watchReadyFile } from "../drain/ready-file.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
-import { inClusterTarget, podEvents } from "../kube/pod-events.ts";
+import { podEventsOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { realClock } from "../wait.ts";
 import type { HandoffSettings } from "./client.ts";
@@ -53,7 +53,7 @@ export interface SidecarOptions {
 /** Starts the sidecar: removes a stale ready file, serves, watches the ready file, checks Envoy in the background. */
 export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: SidecarOptions = {}): Sidecar {
   const admin = createEnvoyAdmin(settings.admin);
-  const drain = new Drain(settings.drain, admin, { events: settings.events?.podEvents ? podEvents(inClusterTarget()) : undefined });
+  const drain = new Drain(settings.drain, admin, { events: settings.events?.podEvents ? podEventsOnDemand() : undefined });
   const clock = realClock;
   const counters: SidecarCounters = { waiters: 0, heals: 0 };
   // Wakes a SIGTERM that waits for a hook: a /shutdown arrived, or another process finished the drain.

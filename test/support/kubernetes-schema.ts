@@ -19,16 +19,16 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 // biome-ignore lint/suspicious/noExplicitAny: a manifest is arbitrary YAML until it has been checked
 export type Manifest = Record<string, any>;
 
-/** Each kind the examples use: its model (runtime validation) and where its type is declared. */
-const KINDS: Record<string, { model: new (data: never) => { validate(): void }; module: string; type: string }> = {
-  Deployment: { model: Deployment, module: "kubernetes-models/apps/v1/Deployment", type: "IDeployment" },
-  DaemonSet: { model: DaemonSet, module: "kubernetes-models/apps/v1/DaemonSet", type: "IDaemonSet" },
-  Pod: { model: Pod, module: "kubernetes-models/v1/Pod", type: "IPod" },
-  ConfigMap: { model: ConfigMap, module: "kubernetes-models/v1/ConfigMap", type: "IConfigMap" },
-  Secret: { model: Secret, module: "kubernetes-models/v1/Secret", type: "ISecret" },
-  ServiceAccount: { model: ServiceAccount, module: "kubernetes-models/v1/ServiceAccount", type: "IServiceAccount" },
-  Role: { model: Role, module: "kubernetes-models/rbac.authorization.k8s.io/v1/Role", type: "IRole" },
-  RoleBinding: { model: RoleBinding, module: "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding", type: "IRoleBinding" },
+/** Each kind the examples use: its model (runtime validation) and the module that declares it (its type is I<Kind>). */
+const KINDS: Record<string, { model: new (data: never) => { validate(): void }; module: string }> = {
+  Deployment: { model: Deployment, module: "apps/v1/Deployment" },
+  DaemonSet: { model: DaemonSet, module: "apps/v1/DaemonSet" },
+  Pod: { model: Pod, module: "v1/Pod" },
+  ConfigMap: { model: ConfigMap, module: "v1/ConfigMap" },
+  Secret: { model: Secret, module: "v1/Secret" },
+  ServiceAccount: { model: ServiceAccount, module: "v1/ServiceAccount" },
+  Role: { model: Role, module: "rbac.authorization.k8s.io/v1/Role" },
+  RoleBinding: { model: RoleBinding, module: "rbac.authorization.k8s.io/v1/RoleBinding" },
 };
 
 /** Whether a YAML document is a Kubernetes object this checker knows (Compose files and Kustomizations are not). */
@@ -59,8 +59,8 @@ function typeProblems(manifests: { name: string; doc: Manifest }[]): string[] {
   mkdirSync(dir, { recursive: true });
   try {
     const kinds = [...new Set(manifests.map(({ doc }) => doc.kind as string))];
-    const imports = kinds.map((kind) => `import type { ${KINDS[kind]?.type} } from "${KINDS[kind]?.module}";`);
-    const lines = manifests.map(({ doc }, i) => `export const manifest${i}: ${KINDS[doc.kind]?.type} = ${JSON.stringify(doc)};`);
+    const imports = kinds.map((kind) => `import type { I${kind} } from "kubernetes-models/${KINDS[kind]?.module}";`);
+    const lines = manifests.map(({ doc }, i) => `export const manifest${i}: I${doc.kind} = ${JSON.stringify(doc)};`);
     writeFileSync(join(dir, "manifests.ts"), [...imports, ...lines].join("\n"));
     const tsconfig = {
       compilerOptions: { strict: true, noEmit: true, module: "Preserve", moduleResolution: "bundler", skipLibCheck: true, types: [] },

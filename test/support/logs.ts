@@ -24,3 +24,10 @@ export function captureLogs(): LogLine[] {
   onTeardown(() => log.setReporters([]));
   return lines;
 }
+
+/** The one warning whose message starts with or contains `marker` (there must be exactly one), for its text. */
+export function oneWarning(lines: LogLine[], marker: string): string {
+  const found = lines.filter((line) => line.msg.includes(marker));
+  if (found.length !== 1) throw new Error(`expected one log line with ${JSON.stringify(marker)}, got ${found.length}`);
+  return found[0]?.msg ?? "";
+}
