@@ -134,7 +134,8 @@ describe("drain events on the pod", () => {
     });
     expect((await within(2000, drain.start())).phase).toBe("drained");
     await within(5000, drain.eventsSettled());
-    expect(oneWarning(logs, "--pod-events")).toContain("KUBERNETES_SERVICE_HOST is not set");
+    // Whatever this machine lacks of a pod (the API's address, the pod's name, the token) is what the line names.
+    expect(oneWarning(logs, "--pod-events")).toMatch(/KUBERNETES_SERVICE_HOST is not set|POD_NAME is not set|service account/);
   });
 
   test("outside a pod, the target says what is missing instead of guessing", async () => {

@@ -148,15 +148,17 @@ const POLL_COST_FACTOR = 10;
 export class Drain {
   readonly snapshot: DrainSnapshot;
   private running: Promise<DrainOutcome> | undefined;
-  private readonly finished = Promise.withResolvers<DrainOutcome>();
+  // Made when first needed: an idle sidecar's start stays small (see footprint.ts on JavaScriptCore's warm-up).
+  private finished: PromiseWithResolvers<DrainOutcome> | undefined;
   private readonly ended = new AbortController();
   /** Aborted (and replaced) whenever a joining hook tightens the settings: waits in progress measure again. */
-  private settingsChanged = new AbortController();
+  private settingsChanged: AbortController | undefined;
   private consecutiveRefusals = 0;
   private announcedProblem: EnvoyProblem["kind"] | undefined;
   private healthChecksFailedAt: number | undefined;
   private listenersDrained = false;
-  private readonly arrivals: NewConnections;
+  /** Made when the drain starts: an idle sidecar's start stays small. */
+  private arrivalsSeen: NewConnections | undefined;
   private countersMissingAnnounced = false;
   private countersMissing = false;
   private lastReportAt: number | undefined;
@@ -174,7 +176,6 @@ export class Drain {
     this.clock = options.clock ?? realClock;
     this.onPoll = options.onPoll ?? logPoll;
     this.events = options.events;
-    this.arrivals = new NewConnections(Math.max(settings.quietPeriodMs, settings.checkIntervalMs));
     this.snapshot = {
       phase: "idle",
       reason: undefined,
@@ -198,6 +199,12 @@ export class Drain {
     return this.snapshot.settings;
   }
 
+  /** New connections seen by the counts, kept for the longest window asked about (quiet period or interval). */
+  private get arrivals(): NewConnections {
+    this.arrivalsSeen ??= new NewConnections(Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs));
+    return this.arrivalsSeen;
+  }
+
   /** Starts the drain, or joins the one already started; a finished drain answers at once. */
   start(): Promise<DrainOutcome> {
     this.running ??= this.run();
@@ -211,6 +218,8 @@ export class Drain {
 
   /** Settles when the drain ends, without starting it: a waiter for a drain that another party starts. */
   whenFinished(): Promise<DrainOutcome> {
+    if (this.snapshot.phase !== "idle" && this.snapshot.phase !== "draining") return this.start();
+    this.finished ??= Promise.withResolvers<DrainOutcome>();
     return this.finished.promise;
   }
 
@@ -224,8 +233,8 @@ export class Drain {
       const before = this.settings;
       this.snapshot.settings = replace && this.running === undefined ? settings : strictest(before, settings);
       this.warnTooLate(before);
-      this.settingsChanged.abort();
-      this.settingsChanged = new AbortController();
+      this.settingsChanged?.abort();
+      this.settingsChanged = undefined;
     }
     return this.start();
   }
@@ -399,6 +408,7 @@ export class Drain {
       const length = ms();
       const remaining = length === undefined ? undefined : from + length - this.clock.now();
       if (remaining !== undefined && remaining <= 0) return;
+      this.settingsChanged ??= new AbortController();
       const changed = this.settingsChanged.signal;
       const signal = AbortSignal.any([this.ended.signal, changed]);
       try {
@@ -428,7 +438,7 @@ export class Drain {
       log.error(`drain failed: Envoy's admin API never answered at ${this.admin.address}; check --admin-address`, fields);
     else log.error("drain failed", fields);
     if (this.events && this.eventsPosted.length > 0) this.eventsPosted.push(this.events.finished(outcome, this.snapshot));
-    this.finished.resolve(outcome);
+    this.finished?.resolve(outcome);
     return outcome;
   }
 
