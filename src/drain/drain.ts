@@ -138,6 +138,9 @@ class DrainEnded extends Error {
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; error: AdminError };
 
+/** What a snapshot shows before any count: no listener. Shared, never changed: counts replace it. */
+const NO_LISTENERS: Map<string, number> = new Map();
+
 /** Open connections this close to the threshold count as the drain's end being near: poll fast. */
 const NEAR_END_CONNECTIONS = 10;
 /** The fastest the drain polls near its end: it notices the end within about this long. */
@@ -183,8 +186,8 @@ export class Drain {
       finishedAt: undefined,
       openConnections: undefined,
       firstOpenConnections: undefined,
-      byListener: new Map(),
-      newByListener: new Map(),
+      byListener: NO_LISTENERS,
+      newByListener: NO_LISTENERS,
       lastNewConnectionAt: undefined,
       polls: 0,
       reports: 0,

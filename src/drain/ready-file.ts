@@ -13,12 +13,13 @@ const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
 /** What is at a ready-file path: nothing, a regular file and the start of its text, or something else, named. */
 export type ReadyFilePath = { kind: "none" } | { kind: "file"; text: string } | { kind: "other"; what: string };
 
-/** The error codes of a one-byte read that settle what is at a path without a stat. */
-const PROBED: Record<string, ReadyFilePath> = {
-  ENOENT: { kind: "none" },
-  EISDIR: { kind: "other", what: "a directory" },
-  ENOTDIR: { kind: "other", what: "under a path that is not a directory" },
-};
+/** What the error code of a one-byte read settles without a stat (a function: nothing of it is built at start). */
+function probed(code: string): ReadyFilePath | undefined {
+  if (code === "ENOENT") return { kind: "none" };
+  if (code === "EISDIR") return { kind: "other", what: "a directory" };
+  if (code === "ENOTDIR") return { kind: "other", what: "under a path that is not a directory" };
+  return undefined;
+}
 
 /** The kind of a non-regular file, as an operator would name it. */
 function describeKind(stats: import("node:fs").Stats): string {
@@ -38,7 +39,7 @@ export async function inspectReadyFile(path: string): Promise<ReadyFilePath> {
   const file = Bun.file(path);
   if (!(await file.exists())) {
     const code = await readErrorCode(path);
-    const settled = code === undefined ? undefined : PROBED[code];
+    const settled = code === undefined ? undefined : probed(code);
     if (settled) return settled;
   }
   const stats = await file.stat().catch(() => undefined);

@@ -20,8 +20,9 @@ function family(name: string, type: "gauge" | "counter" | "histogram", help: str
   return lines.join("\n");
 }
 
+// Functions rather than constants: built at each scrape, not at start, where every allocation counts (footprint.ts).
 /** How a drain can end, as the outcome counter names it: every one is served from the start, at 0. */
-const OUTCOMES: [phase: FinalPhase, reason: DrainReason][] = [
+const outcomes = (): [phase: FinalPhase, reason: DrainReason][] => [
   ["drained", "threshold"],
   ["drained", "envoy_gone"],
   ["drained", "handed_off"],
@@ -34,7 +35,7 @@ const OUTCOMES: [phase: FinalPhase, reason: DrainReason][] = [
 ];
 
 /** Upper bounds of the drain duration histogram, in seconds: a drain takes seconds to minutes. */
-const DURATION_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
+const durationBuckets = () => [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
 
 /** The finished drain's duration as a histogram (this process drains at most once: one observation, or none). */
 function durationHistogram(snapshot: DrainSnapshot): Sample[] {
@@ -42,7 +43,7 @@ function durationHistogram(snapshot: DrainSnapshot): Sample[] {
   const seconds = finished ? (drainDurationSeconds(snapshot) ?? 0) : undefined;
   const observed = (bound: number) => (seconds !== undefined && seconds <= bound ? 1 : 0);
   return [
-    ...DURATION_BUCKETS.map((bound): Sample => [{ le: String(bound) }, observed(bound), "_bucket"]),
+    ...durationBuckets().map((bound): Sample => [{ le: String(bound) }, observed(bound), "_bucket"]),
     [{ le: "+Inf" }, seconds === undefined ? 0 : 1, "_bucket"],
     [{}, seconds ?? 0, "_sum"],
     [{}, seconds === undefined ? 0 : 1, "_count"],
@@ -92,7 +93,7 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters
       "drains_total",
       "counter",
       "Drains finished, by phase and reason (each process drains at most once; every outcome is served from 0).",
-      OUTCOMES.map(([phase, reason]) => [{ phase, reason }, snapshot.phase === phase && snapshot.reason === reason ? 1 : 0]),
+      outcomes().map(([phase, reason]) => [{ phase, reason }, snapshot.phase === phase && snapshot.reason === reason ? 1 : 0]),
     ),
     family("drain_seconds", "histogram", "Durations of finished drains, for quantiles across a fleet.", durationHistogram(snapshot)),
     family("polls_total", "counter", "Connection counts attempted.", [[{}, snapshot.polls]]),

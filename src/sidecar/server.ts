@@ -115,7 +115,7 @@ type Handler = (request: Request, server: Server<undefined>) => Response | Promi
 export function startServer(options: ServerOptions): Server<undefined> {
   const { drain, counters, token } = options;
 
-  const refusals = refusalLog();
+  let refusals: ReturnType<typeof refusalLog> | undefined;
 
   /**
    * Waits for the shared drain; a waiter that goes away leaves the drain running for the others. One promise and
@@ -152,6 +152,7 @@ export function startServer(options: ServerOptions): Server<undefined> {
     // HEAD asks about a resource; it must never start a drain (Bun would answer it from the GET handler).
     if (request.method === "HEAD") return text(405, "method not allowed\n", { allow: "GET, POST" });
     if (!authorized(request, token)) {
+      refusals ??= refusalLog();
       refusals.note(server.requestIP(request)?.address);
       return text(401, "unauthorized\n", { "www-authenticate": "Bearer" });
     }
