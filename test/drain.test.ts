@@ -285,6 +285,13 @@ describe("--quiet-period: the drain waits for the load balancer to stop sending"
     expect(await run()).toMatchObject({ phase: "drained", elapsedMs: 3000 });
   });
 
+  test("through a long --check-delay it counts quietly only in the delay's last quiet period, a few times", async () => {
+    const { envoy, run } = setup({ quietPeriodMs: 2000, checkDelayMs: 60_000 });
+    expect(await run()).toMatchObject({ phase: "drained", elapsedMs: 60_000 });
+    const quietCounts = times(envoy, "count").filter((at) => at < 60_000);
+    expect(quietCounts).toEqual([58_000, 58_500, 59_000, 59_500]);
+  });
+
   test("--drain-timeout still ends it, and the time-out line says who was still sending, as text and as a field", async () => {
     const { clock, envoy, run } = setup({ quietPeriodMs: 2000, drainTimeoutMs: 4000 });
     lagging(clock, envoy, 250, 60_000);

@@ -362,12 +362,14 @@ export class Drain {
   }
 
   /**
-   * Waits out --check-delay. With a quiet period, counts quietly meanwhile, often enough to place new connections
-   * within a quarter of it: a load balancer that stopped sending during the delay has already been quiet that long.
+   * Waits out --check-delay. With a quiet period, counts quietly through the last quiet period of it, often enough to
+   * place new connections within a quarter of it: a load balancer that stopped sending during the delay has already
+   * been quiet that long at the first count. (Earlier arrivals are older than a quiet period by then: not counted for.)
    * These counts are neither reported nor able to end the drain: the first reported count still comes after the delay.
    */
   private async watchArrivalsUntil(failedAt: number): Promise<void> {
     const delay = () => this.settings.checkDelayMs;
+    await this.waitSince(failedAt, () => Math.max(0, delay() - this.settings.quietPeriodMs));
     while (this.settings.quietPeriodMs > 0 && this.clock.now() < failedAt + delay()) {
       await this.poll();
       const pace = Math.min(this.settings.checkIntervalMs, Math.max(FASTEST_POLL_MS, this.settings.quietPeriodMs / 4));
