@@ -188,9 +188,12 @@ describe("a rolling update under load, sibling httpGet wiring", () => {
     expect(failed).toBe(0);
   }, 20_000);
 
-  test("--hook-wait 0 does what it says: the sidecar exits at SIGTERM, before the hook, which finds nothing to drain Envoy", async () => {
-    const { hookAnswers, failPosts } = await rollingUpdate("0", 20);
-    expect(hookAnswers).toEqual(["refused", "refused", "refused"]);
-    expect(failPosts).toEqual([0, 0, 0]);
-  }, 20_000);
+  test("--hook-wait 0 does what it says: the sidecar exits at SIGTERM, so a hook that comes after finds nothing to drain Envoy", async () => {
+    // What the wait is for, shown without it (the losses this causes are measured by `npm run bench:rollout`).
+    const pod = await startPod("0");
+    pod.sidecar.proc.kill("SIGTERM");
+    expect(await within(2000, pod.sidecar.exited)).toBe(0);
+    expect(await statusOf(fetch(`${pod.sidecar.url}/shutdown`))).toBe("refused");
+    expect(pod.envoy.calls("/healthcheck/fail")).toHaveLength(0);
+  });
 });
