@@ -11,7 +11,7 @@ const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
 
 /** What is at a ready-file path: nothing, a regular file and the start of its text, or something else, named. */
-export type ReadyFilePath = { kind: "none" } | { kind: "file"; text: string } | { kind: "other"; what: string };
+type ReadyFilePath = { kind: "none" } | { kind: "file"; text: string } | { kind: "other"; what: string };
 
 /** What the error code of a one-byte read settles without a stat (a function: nothing of it is built at start). */
 function probed(code: string): ReadyFilePath | undefined {
@@ -35,7 +35,7 @@ function describeKind(stats: import("node:fs").Stats): string {
  * exists() is false and a one-byte read fails with ENOENT. Whatever else is there gets a stat: exists() is also
  * true for a FIFO, and a device reads or blocks.
  */
-export async function inspectReadyFile(path: string): Promise<ReadyFilePath> {
+async function inspectReadyFile(path: string): Promise<ReadyFilePath> {
   const file = Bun.file(path);
   if (!(await file.exists())) {
     const code = await readErrorCode(path);

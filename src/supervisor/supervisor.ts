@@ -102,7 +102,7 @@ const STARTUP_QUIET_MS = 5000;
  * After a stop signal, how long an admin address that has never answered may hold Envoy: past /healthcheck/fail's
  * retries (about 6 s), a wrong --admin-address is a configuration error, not a drain to wait for.
  */
-export const NEVER_ANSWERED_STOP_MS = 10_000;
+const NEVER_ANSWERED_STOP_MS = 10_000;
 
 /** Runs the command under supervision until it exits or a stop signal has drained and stopped it; returns the exit code. */
 export async function runSupervisor(sidecarSettings: SidecarSettings, settings: SupervisorSettings, command: string[]): Promise<number> {
