@@ -1,9 +1,9 @@
 /** The program's one command shape, and the command that reads a flag table into settings and runs them. */
-import { checkReadyFileWritable, claimReadyFile, ReadyFileRefused } from "../drain/ready-file.ts";
+
+import { checkReadyFileWritable, claimReadyFile, type HandoffSettings, ReadyFileRefused } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { configureLogging, type LoggingOptions } from "../log.ts";
-import type { HandoffSettings } from "../sidecar/client.ts";
 import { type CommandOptions, type Parsed, readOptions, UsageError } from "./option-kinds.ts";
 
 /** A command: its name and help, its flags, and what it does with the arguments after its name (the exit code). */

@@ -1,13 +1,13 @@
 /** The preStop exec hook: join the sidecar's drain if one answers on loopback, else drain Envoy from here. */
 import { Drain, type FinalPhase, type PollReport } from "../drain/drain.ts";
-import { writeReadyFile } from "../drain/ready-file.ts";
+import { type HandoffSettings, writeReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
 import { podEventsOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
-import { fetchStatus, type HandoffSettings, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
+import { fetchStatus, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
 import type { StatusReport } from "../sidecar/status.ts";
 
 export interface HookSettings {

@@ -2,15 +2,6 @@
 import { errorMessage, OperatorError } from "../errors.ts";
 import type { StatusReport } from "./status.ts";
 
-/** How the hook and the sidecar find each other. */
-export interface HandoffSettings {
-  /** The sidecar's port; for the hook, 0 means never join a sidecar. */
-  servePort: number;
-  /** Where a finished drain is announced; undefined: nowhere (the supervisor, with no second container). */
-  readyFile: string | undefined;
-  shutdownToken: string | undefined;
-}
-
 /** How long a sidecar may take to answer a status request before it counts as wedged. */
 export const SIDECAR_ANSWER_TIMEOUT_MS = 1000;
 

@@ -1,14 +1,13 @@
 /** The long-running sidecar: serves the hook endpoints, checks Envoy on start, and hands off cleanly on SIGTERM. */
 import type { Server } from "bun";
 import { Drain, type DrainOutcome } from "../drain/drain.ts";
-import { watchReadyFile } from "../drain/ready-file.ts";
+import { type HandoffSettings, watchReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { podEventsOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { realClock } from "../wait.ts";
-import type { HandoffSettings } from "./client.ts";
 import { startServer } from "./server.ts";
 import { checkEnvoyOnStart } from "./startup-check.ts";
 import type { SidecarCounters } from "./status.ts";

@@ -1,8 +1,20 @@
-/** The ready file: how a drain finished in one container releases waiters in another (shared emptyDir). */
+/**
+ * The hand-off between the hook and the sidecar: where they meet (the sidecar's port and token), and the ready file by
+ * which a drain finished in one container releases waiters in another (a shared emptyDir).
+ */
 import { errorMessage, OperatorError } from "../errors.ts";
 import { nodeFs, readErrorCode } from "../footprint.ts";
 import { log } from "../log.ts";
 import type { FinalPhase } from "./drain.ts";
+
+/** How the hook and the sidecar find each other. */
+export interface HandoffSettings {
+  /** The sidecar's port; for the hook, 0 means never join a sidecar. */
+  servePort: number;
+  /** Where a finished drain is announced; undefined: nowhere (the supervisor, with no second container). */
+  readyFile: string | undefined;
+  shutdownToken: string | undefined;
+}
 
 /** How often a waiting sidecar looks for the ready file: well within the hand-off's 20 ms budget. */
 const READY_FILE_POLL_MS = 10;
