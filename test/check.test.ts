@@ -41,175 +41,103 @@ describe("every example passes", () => {
   });
 });
 
+const HTTPGET = "envoy-deployment-httpget.yaml";
+const EXEC = "envoy-daemonset-exec.yaml";
+
+/** A change to one container of an example's pod (`c`): Envoy's, or the shutdown manager's. */
+const envoy = (change: (c: Doc) => unknown) => (docs: Doc[]) => change(pod(docs).container("envoy"));
+const sidecar = (change: (c: Doc) => unknown) => (docs: Doc[]) => change(pod(docs).container("shutdown-manager"));
+
+/** Replaces one item of a list (an argument, a command word) in place. */
+const replace = (list: string[], from: string, to: string) => list.splice(list.indexOf(from), 1, to);
+
 /** A broken manifest: the example and the one change that breaks it, with the finding it must produce. */
-const BROKEN: [id: string, file: string, change: (docs: Doc[]) => void, field: RegExp][] = [
+const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field: RegExp][] = [
   [
     "grace-period",
-    "envoy-daemonset-exec.yaml",
-    (docs) => {
-      pod(docs).spec.terminationGracePeriodSeconds = 300;
-    },
+    EXEC,
+    (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: 300 }),
     /terminationGracePeriodSeconds 300 is shorter than --drain-timeout 10m/,
   ],
-  [
-    "prestop-missing",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      delete pod(docs).container("envoy").lifecycle;
-    },
-    /Envoy has no preStop hook/,
-  ],
+  ["prestop-missing", HTTPGET, envoy((c) => delete c.lifecycle), /Envoy has no preStop hook/],
   [
     "prestop-port",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("envoy").lifecycle.preStop.httpGet.port = 8091;
-    },
+    HTTPGET,
+    envoy((c) => Object.assign(c.lifecycle.preStop.httpGet, { port: 8091 })),
     /preStop httpGet calls port 8091, but the sidecar serves on 8090/,
   ],
-  [
-    "prestop-path",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("envoy").lifecycle.preStop.httpGet.path = "/drain";
-    },
-    /preStop httpGet calls "\/drain"/,
-  ],
-  [
-    "prestop-token",
-    "envoy-daemonset-exec.yaml",
-    (docs) => {
-      delete pod(docs).container("envoy").lifecycle.preStop.httpGet.httpHeaders;
-    },
-    /sends no Authorization header/,
-  ],
-  [
-    "hook-wait-zero",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      const args: string[] = pod(docs).container("shutdown-manager").args;
-      args[args.indexOf("--hook-wait=5s")] = "--hook-wait=0s";
-    },
-    /--hook-wait 0s lets it exit first/,
-  ],
+  ["prestop-path", HTTPGET, envoy((c) => Object.assign(c.lifecycle.preStop.httpGet, { path: "/drain" })), /calls "\/drain"/],
+  ["prestop-token", EXEC, envoy((c) => delete c.lifecycle.preStop.httpGet.httpHeaders), /sends no Authorization header/],
+  ["hook-wait-zero", HTTPGET, sidecar((c) => replace(c.args, "--hook-wait=5s", "--hook-wait=0s")), /--hook-wait 0s lets it exit first/],
   [
     "ready-file-mismatch",
-    "envoy-daemonset-exec.yaml",
-    (docs) => {
-      const command: string[] = pod(docs).container("shutdown-manager").lifecycle.preStop.exec.command;
-      command[command.indexOf("--ready-file=/admin/ok")] = "--ready-file=/admin/ready";
-    },
+    EXEC,
+    sidecar((c) => replace(c.lifecycle.preStop.exec.command, "--ready-file=/admin/ok", "--ready-file=/admin/ready")),
     /the hook writes "\/admin\/ready" but the sidecar watches "\/admin\/ok"/,
   ],
   [
     "ready-file-read-only",
-    "envoy-daemonset-exec.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").volumeMounts[0].readOnly = true;
-    },
+    EXEC,
+    sidecar((c) => Object.assign(c.volumeMounts[0], { readOnly: true })),
     /the ready file \/admin\/ok is on a read-only mount \(admin\)/,
   ],
   [
     "admin-socket-volume",
-    "envoy-daemonset-exec.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").args.push("--admin-address=/run/envoy/admin.sock");
-    },
+    EXEC,
+    sidecar((c) => c.args.push("--admin-address=/run/envoy/admin.sock")),
     /the admin socket \/run\/envoy\/admin.sock is not on a volume both Envoy and the shutdown manager mount/,
   ],
   [
     "envoy-liveness",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("envoy").livenessProbe = { httpGet: { path: "/ready", port: 8002 } };
-    },
+    HTTPGET,
+    envoy((c) => Object.assign(c, { livenessProbe: { httpGet: { path: "/ready", port: 8002 } } })),
     /Envoy's liveness probe calls \/ready/,
   ],
   [
     "sidecar-liveness",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").livenessProbe.failureThreshold = 1;
-    },
+    HTTPGET,
+    sidecar((c) => Object.assign(c.livenessProbe, { failureThreshold: 1 })),
     /liveness probe gives up after 10 s/,
   ],
-  [
-    "cpu-limit",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").resources.limits.cpu = "50m";
-    },
-    /a CPU limit of 50m slows the hook/,
-  ],
-  [
-    "memory-limit",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").resources.limits.memory = "32Mi";
-    },
-    /a memory limit of 32Mi leaves no room/,
-  ],
+  ["cpu-limit", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { cpu: "50m" })), /a CPU limit of 50m slows the hook/],
+  ["memory-limit", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { memory: "32Mi" })), /a memory limit of 32Mi leaves no room/],
   [
     "flags",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      const args: string[] = pod(docs).container("shutdown-manager").args;
-      args[args.indexOf("--drain-timeout=300s")] = "--drain-timout=300s";
-    },
+    HTTPGET,
+    sidecar((c) => replace(c.args, "--drain-timeout=300s", "--drain-timout=300s")),
     /shutdown-manager would exit 2 at start: unknown flag --drain-timout/,
   ],
   [
     "flags",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").env.push({ name: "ENVOY_SHUTDOWN_ADMIN_TIMEOUT", value: "2" });
-    },
+    HTTPGET,
+    sidecar((c) => c.env.push({ name: "ENVOY_SHUTDOWN_ADMIN_TIMEOUT", value: "2" })),
     /ENVOY_SHUTDOWN_ADMIN_TIMEOUT "2" is not valid/,
   ],
   [
     "prestop-not-draining",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs).container("envoy").lifecycle.preStop = { exec: { command: ["sleep", "15"] } };
-    },
+    HTTPGET,
+    envoy((c) => Object.assign(c.lifecycle, { preStop: { exec: { command: ["sleep", "15"] } } })),
     /neither runs this program's `shutdown` nor waits for the ready file/,
   ],
   [
     "admin-host-network",
     "envoy-daemonset-hostnetwork.yaml",
-    (docs) => {
-      pod(docs).container("shutdown-manager").args.push("--admin-address=0.0.0.0:19000");
-    },
+    sidecar((c) => c.args.push("--admin-address=0.0.0.0:19000")),
     /with hostNetwork, the admin address 0\.0\.0\.0:19000 is on the node's network/,
   ],
   [
     "env-unknown",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      pod(docs)
-        .container("shutdown-manager")
-        .env.push({ name: "ENVOY_SHUTDOWN_MIN_DRAIN_DURATION", valueFrom: { configMapKeyRef: { name: "x", key: "y" } } });
-    },
+    HTTPGET,
+    sidecar((c) => c.env.push({ name: "ENVOY_SHUTDOWN_MIN_DRAIN_DURATION", valueFrom: { configMapKeyRef: { name: "x", key: "y" } } })),
     /ENVOY_SHUTDOWN_MIN_DRAIN_DURATION comes from a valueFrom/,
   ],
   [
     "no-envoy",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      const { spec } = pod(docs);
-      spec.containers = spec.containers.filter((c: Doc) => c.name !== "envoy");
-    },
+    HTTPGET,
+    (docs) => Object.assign(pod(docs).spec, { containers: [pod(docs).container("shutdown-manager")] }),
     /no Envoy container found beside the shutdown manager/,
   ],
-  [
-    "no-drain-timeout",
-    "envoy-deployment-httpget.yaml",
-    (docs) => {
-      const args: string[] = pod(docs).container("shutdown-manager").args;
-      args.splice(args.indexOf("--drain-timeout=300s"), 1);
-    },
-    /no --drain-timeout/,
-  ],
+  ["no-drain-timeout", HTTPGET, sidecar((c) => c.args.splice(c.args.indexOf("--drain-timeout=300s"), 1)), /no --drain-timeout/],
 ];
 
 describe("each check catches its broken manifest", () => {

@@ -147,9 +147,7 @@ describe("Envoy restarted mid-drain, listener-first order", () => {
 describe("Envoy gone", () => {
   test("refusals from an Envoy that answered end the drain after --admin-unreachable-threshold in a row", async () => {
     const { clock, envoy, run } = setup({ adminUnreachableThreshold: 3 }, 3);
-    clock.at(1500, () => {
-      envoy.up = false;
-    });
+    clock.at(1500, () => envoy.exit());
     // Counts that fail keep --check-interval's pace: 1500, 2500, 3500.
     expect(await run()).toMatchObject({ phase: "drained", reason: "envoy_gone", openConnections: 3, elapsedMs: 3500 });
   });
@@ -187,16 +185,12 @@ describe("Envoy gone", () => {
 
   test("a refusal streak broken by another error starts again", async () => {
     const { envoy, clock, run } = setup({ adminUnreachableThreshold: 2 }, 1);
-    clock.at(500, () => {
-      envoy.up = false;
-    });
+    clock.at(500, () => envoy.exit());
     clock.at(1500, () => {
       envoy.up = true;
       envoy.fault("count", { kind: "http_status" });
     });
-    clock.at(2500, () => {
-      envoy.up = false;
-    });
+    clock.at(2500, () => envoy.exit());
     // Refused at 500, HTTP 500 at 1500, refused at 2500 and 3500: without the reset it would end at 2500.
     expect(await run()).toMatchObject({ reason: "envoy_gone", elapsedMs: 3500 });
   });

@@ -97,7 +97,7 @@ describe("ring 1: the drain on a virtual clock", () => {
         if (neverThere) return;
         if (event <= 2) envoy.connections = r.int(0, 20);
         else if (event === 3) envoy.restart(r.int(0, 20));
-        else if (event === 4) envoy.up = false;
+        else if (event === 4) envoy.exit();
         else if (event === 5) envoy.up = true;
         else if (event === 6 && r.chance(0.2)) {
           handedOff = true;

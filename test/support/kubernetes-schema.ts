@@ -19,17 +19,16 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 // biome-ignore lint/suspicious/noExplicitAny: a manifest is arbitrary YAML until it has been checked
 export type Manifest = Record<string, any>;
 
-/** Each kind the examples use: its model (runtime validation) and the module that declares it (its type is I<Kind>). */
-const KINDS: Record<string, { model: new (data: never) => { validate(): void }; module: string }> = {
-  Deployment: { model: Deployment, module: "apps/v1/Deployment" },
-  DaemonSet: { model: DaemonSet, module: "apps/v1/DaemonSet" },
-  Pod: { model: Pod, module: "v1/Pod" },
-  ConfigMap: { model: ConfigMap, module: "v1/ConfigMap" },
-  Secret: { model: Secret, module: "v1/Secret" },
-  ServiceAccount: { model: ServiceAccount, module: "v1/ServiceAccount" },
-  Role: { model: Role, module: "rbac.authorization.k8s.io/v1/Role" },
-  RoleBinding: { model: RoleBinding, module: "rbac.authorization.k8s.io/v1/RoleBinding" },
-};
+/** A kubernetes-models class: it validates at run time, and names the module that declares its type (I<Kind>). */
+type Model = (new (data: never) => { validate(): void }) & { apiVersion: string; kind: string };
+
+/** Each kind the examples use, by name. */
+const KINDS: Record<string, Model> = Object.fromEntries(
+  [Deployment, DaemonSet, Pod, ConfigMap, Secret, ServiceAccount, Role, RoleBinding].map((model) => [model.kind, model as Model]),
+);
+
+/** The kubernetes-models module of a kind: its path is the API version, then the kind (`apps/v1/Deployment`). */
+const moduleOf = (kind: string) => `kubernetes-models/${KINDS[kind]?.apiVersion}/${kind}`;
 
 /** Whether a YAML document is a Kubernetes object this checker knows (Compose files and Kustomizations are not). */
 export const isKubernetesObject = (doc: Manifest) => typeof doc?.kind === "string" && doc.kind in KINDS;
@@ -38,13 +37,13 @@ export const isKubernetesObject = (doc: Manifest) => typeof doc?.kind === "strin
 export function schemaProblems(manifests: { name: string; doc: Manifest }[]): string[] {
   const problems: string[] = [];
   for (const { name, doc } of manifests) {
-    const kind = KINDS[doc.kind];
-    if (!kind) {
+    const model = KINDS[doc.kind];
+    if (!model) {
       problems.push(`${name}: kind ${JSON.stringify(doc.kind)} is not checked`);
       continue;
     }
     try {
-      new kind.model(structuredClone(doc) as never).validate();
+      new model(structuredClone(doc) as never).validate();
     } catch (error) {
       problems.push(`${name}: ${(error as Error).message}`);
     }
@@ -59,7 +58,7 @@ function typeProblems(manifests: { name: string; doc: Manifest }[]): string[] {
   mkdirSync(dir, { recursive: true });
   try {
     const kinds = [...new Set(manifests.map(({ doc }) => doc.kind as string))];
-    const imports = kinds.map((kind) => `import type { I${kind} } from "kubernetes-models/${KINDS[kind]?.module}";`);
+    const imports = kinds.map((kind) => `import type { I${kind} } from "${moduleOf(kind)}";`);
     const lines = manifests.map(({ doc }, i) => `export const manifest${i}: I${doc.kind} = ${JSON.stringify(doc)};`);
     writeFileSync(join(dir, "manifests.ts"), [...imports, ...lines].join("\n"));
     const tsconfig = {

@@ -62,6 +62,11 @@ export class MemoryEnvoy implements EnvoyAdmin {
     this.faults.set(operation, queue);
   }
 
+  /** The Envoy process exits: its admin API refuses connections until a restart. */
+  exit(): void {
+    this.up = false;
+  }
+
   /** A new Envoy process: health checks pass again and connections come back. */
   restart(connections: number): void {
     this.live = true;
