@@ -4,8 +4,9 @@
  * figures). Loading such a module lazily, inside the code that needs it (help, the hook), stays allowed.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { tempDir } from "./support/fixtures.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -79,5 +80,22 @@ describe("ofetch reads a body handed over without a stream", () => {
     } finally {
       await server.stop(true);
     }
+  });
+});
+
+describe("the sidecar tells an empty ready-file path without a stat", () => {
+  test("nothing there, or nothing a file could be removed from, reads empty; anything else is looked at closer", async () => {
+    const { holdsNoFile } = await import("../src/footprint.ts");
+    const dir = tempDir();
+    const file = join(dir, "file");
+    writeFileSync(file, "");
+    const fifo = join(dir, "fifo");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    // The usual case: if this read stopped settling it, every sidecar would start Bun's thread pool with a stat.
+    expect(await holdsNoFile(join(dir, "ready"))).toBe(true);
+    expect(await holdsNoFile(`${file}/ready`)).toBe(true);
+    expect(await holdsNoFile(file)).toBe(false);
+    expect(await holdsNoFile(dir)).toBe(false);
+    expect(await holdsNoFile(fifo)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@
  * which a drain finished in one container releases waiters in another (a shared emptyDir).
  */
 import { errorMessage, OperatorError } from "../errors.ts";
-import { nodeFs, readErrorCode } from "../footprint.ts";
+import { holdsNoFile, nodeFs } from "../footprint.ts";
 import { log } from "../log.ts";
 import type { FinalPhase } from "./drain.ts";
 
@@ -25,14 +25,6 @@ const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
 /** What is at a ready-file path: nothing, a regular file and the start of its text, or something else, named. */
 type ReadyFilePath = { kind: "none" } | { kind: "file"; text: string } | { kind: "other"; what: string };
 
-/** What the error code of a one-byte read settles without a stat (a function: nothing of it is built at start). */
-function probed(code: string): ReadyFilePath | undefined {
-  if (code === "ENOENT") return { kind: "none" };
-  if (code === "EISDIR") return { kind: "other", what: "a directory" };
-  if (code === "ENOTDIR") return { kind: "other", what: "under a path that is not a directory" };
-  return undefined;
-}
-
 /** The kind of a non-regular file, as an operator would name it. */
 function describeKind(stats: import("node:fs").Stats): string {
   if (stats.isDirectory()) return "a directory";
@@ -42,18 +34,9 @@ function describeKind(stats: import("node:fs").Stats): string {
   return "not a regular file";
 }
 
-/**
- * Looks at what is at a ready-file path. The usual case, nothing, is settled without a stat (see footprint.ts):
- * exists() is false and a one-byte read fails with ENOENT. Whatever else is there gets a stat: exists() is also
- * true for a FIFO, and a device reads or blocks.
- */
+/** Looks at what is at a ready-file path, with a stat: a FIFO or a device must not be read blindly (it blocks, or never ends). */
 async function inspectReadyFile(path: string): Promise<ReadyFilePath> {
   const file = Bun.file(path);
-  if (!(await file.exists())) {
-    const code = await readErrorCode(path);
-    const settled = code === undefined ? undefined : probed(code);
-    if (settled) return settled;
-  }
   const stats = await file.stat().catch(() => undefined);
   if (!stats) return { kind: "none" };
   if (!stats.isFile()) return { kind: "other", what: describeKind(stats) };
@@ -71,6 +54,8 @@ const isReadyFileText = (text: string) => ["", "drained", "timed_out", "failed"]
  * file left by an earlier run (an emptyDir outlives a container restart). A typo must never delete another file.
  */
 export async function claimReadyFile(path: string): Promise<void> {
+  // The usual case, nothing there, is settled without a stat (see footprint.ts).
+  if (await holdsNoFile(path)) return;
   const found = await inspectReadyFile(path);
   if (found.kind === "none") return;
   if (found.kind === "other") throw new ReadyFileRefused(path, `${found.what}, not a ready file`);

@@ -53,9 +53,8 @@ function shutdownResponse(outcome: DrainOutcome): Response {
   return text(500, "drain failed\n");
 }
 
-/** Whether a request carries a body: a joining hook's drain settings (kubelet's httpGet sends none). */
-const hasBody = (request: Request) =>
-  request.method === "POST" && ((request.headers.get("content-length") ?? "0") !== "0" || request.headers.has("transfer-encoding"));
+/** Whether a POST carries a body: a joining hook's drain settings (kubelet's httpGet sends none). */
+const hasBody = (request: Request) => (request.headers.get("content-length") ?? "0") !== "0" || request.headers.has("transfer-encoding");
 
 /** A joining hook's drain settings from a JSON body, or what is wrong with them. */
 function parseJoin(body: string): DrainSettings | string {
@@ -104,9 +103,13 @@ function authorized(request: Request, token: string | undefined): boolean {
   return constantTimeEqual(sha256(request.headers.get("authorization") ?? ""), sha256(`Bearer ${token}`));
 }
 
-/** The Allow header for a path: its methods, plus HEAD wherever GET is allowed (Bun answers HEAD from GET) except /shutdown's. */
-function allowed(path: string, methods: string[]): string {
-  return (methods.includes("GET") && !path.startsWith("/shutdown") ? [...methods, "HEAD"] : methods).join(", ");
+/**
+ * The Allow header for a route: its methods, and HEAD where GET is allowed and the route does not refuse HEAD itself
+ * (Bun answers HEAD from GET).
+ */
+function allowed(methods: string[]): string {
+  if (methods.includes("HEAD")) return methods.filter((method) => method !== "HEAD").join(", ");
+  return (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
 }
 
 type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
@@ -148,9 +151,8 @@ export function startServer(options: ServerOptions): Server<undefined> {
     });
   };
 
-  const shutdown: Handler = (request, server) => {
-    // HEAD asks about a resource; it must never start a drain (Bun would answer it from the GET handler).
-    if (request.method === "HEAD") return text(405, "method not allowed\n", { allow: "GET, POST" });
+  /** Answers a /shutdown without the right token (401), or lets it through (undefined), exempt from the idle timeout. */
+  const refuse = (request: Request, server: Server<undefined>): Response | undefined => {
     if (!authorized(request, token)) {
       refusals ??= refusalLog();
       refusals.note(server.requestIP(request)?.address);
@@ -158,19 +160,32 @@ export function startServer(options: ServerOptions): Server<undefined> {
     }
     // preStop hooks wait as long as the drain takes: exempt this request from Bun's idle timeout.
     server.timeout(request, 0);
-    if (!hasBody(request)) return wait(request, undefined);
-    return request.text().then((body) => {
-      const hookSettings = parseJoin(body);
-      return typeof hookSettings === "string" ? text(400, `${hookSettings}\n`) : wait(request, hookSettings);
-    });
+    return undefined;
+  };
+
+  // One handler per method, so kubelet's GET is told by its route and nothing of the request is read to tell it:
+  // reading the method or the headers costs each of a pod's waiting hooks about 0.2 KiB until the drain ends.
+  const shutdown = {
+    GET: ((request, server) => refuse(request, server) ?? wait(request, undefined)) satisfies Handler,
+    POST: ((request, server) => {
+      const refused = refuse(request, server);
+      if (refused) return refused;
+      if (!hasBody(request)) return wait(request, undefined);
+      return request.text().then((body) => {
+        const hookSettings = parseJoin(body);
+        return typeof hookSettings === "string" ? text(400, `${hookSettings}\n`) : wait(request, hookSettings);
+      });
+    }) satisfies Handler,
+    // HEAD asks about a resource; it must never start a drain, as Bun's answer from the GET handler would.
+    HEAD: text(405, "method not allowed\n", { allow: "GET, POST" }),
   };
 
   // /healthz is a static response: Bun answers it natively, with no JavaScript and no allocation per probe.
   const routes = {
     "/healthz": { GET: text(200, "OK") },
-    "/shutdown": { GET: shutdown, POST: shutdown },
+    "/shutdown": shutdown,
     // Envoy Gateway's path for the same hook, so its Envoy containers work unchanged.
-    "/shutdown/ready": { GET: shutdown, POST: shutdown },
+    "/shutdown/ready": shutdown,
     "/status": { GET: () => Response.json(statusReport(drain.snapshot, counters, options.settings)) },
     "/metrics": {
       GET: () =>
@@ -194,7 +209,7 @@ export function startServer(options: ServerOptions): Server<undefined> {
         const methods = methodsByPath.get(path);
         // A route's own method reaching here came by another spelling of its path (`/./shutdown`): no route.
         if (!methods || methods.includes(request.method)) return text(404, "not found\n");
-        return text(405, "method not allowed\n", { allow: allowed(path, methods) });
+        return text(405, "method not allowed\n", { allow: allowed(methods) });
       },
       error(error) {
         log.error(`request failed: ${error.message}`);
