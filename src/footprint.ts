@@ -2,6 +2,11 @@
  * The few places where the obvious call costs every idle sidecar memory or start-up time, each replaced by one
  * that does not, with what it saves (measured by `npm run bench`; method in docs/benchmarks.md). The sidecar's
  * start must not load node:fs, node:tty or citty: test/footprint.test.ts reads its imports and fails if it does.
+ *
+ * One rule has no function here: past 64 heap blocks at start, JavaScriptCore starts a thread that pre-faults heap
+ * blocks (about 0.5 MiB of private memory for good), and the sidecar's start sits near that line. What only a drain,
+ * a scrape or a refused request needs (the drain's waiters and tracker, the metric tables, the refusal log) is made
+ * when first needed, where it is used.
  */
 
 /**

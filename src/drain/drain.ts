@@ -151,7 +151,7 @@ const POLL_COST_FACTOR = 10;
 export class Drain {
   readonly snapshot: DrainSnapshot;
   private running: Promise<DrainOutcome> | undefined;
-  // Made when first needed: an idle sidecar's start stays small (see footprint.ts on JavaScriptCore's warm-up).
+  // Made when first needed: an idle sidecar's start stays small (footprint.ts: JavaScriptCore's warm-up).
   private finished: PromiseWithResolvers<DrainOutcome> | undefined;
   private readonly ended = new AbortController();
   /** Aborted (and replaced) whenever a joining hook tightens the settings: waits in progress measure again. */
