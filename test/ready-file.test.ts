@@ -79,10 +79,10 @@ describe("the hook refuses, before the drain, a ready file it must not or cannot
 });
 
 describe("the sidecar removes on start only a ready file it wrote", () => {
-  test("a file of another program's, or a FIFO, is left alone and the sidecar does not start: exit 2", async () => {
+  test("a file of another program's, a FIFO or a device is left alone and the sidecar does not start: exit 2", async () => {
     const foreign = join(tempDir(), "envoy.yaml");
     writeFileSync(foreign, "static_resources: {}\n");
-    for (const path of [foreign, fifo()]) {
+    for (const path of [foreign, fifo(), device() ?? "/dev/null"]) {
       const sidecar = spawnCli(["shutdown-manager", "--serve-port", "0", "--ready-file", path]);
       expect(await within(5000, sidecar.exited)).toBe(2);
       expect(sidecar.stderrText()).toContain(`--ready-file ${JSON.stringify(path)}`);

@@ -55,7 +55,7 @@ const isReadyFileText = (text: string) => ["", "drained", "timed_out", "failed"]
  */
 export async function claimReadyFile(path: string): Promise<void> {
   // The usual case, nothing there, is settled without a stat (see footprint.ts).
-  if (await holdsNoFile(path)) return;
+  if (holdsNoFile(path)) return;
   const found = await inspectReadyFile(path);
   if (found.kind === "none") return;
   if (found.kind === "other") throw new ReadyFileRefused(path, `${found.what}, not a ready file`);
