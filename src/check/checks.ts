@@ -60,7 +60,7 @@ const MARGIN_MS = 5000;
  */
 const MEASURED = {
   cpuMillicores: 100,
-  cpuNote: "the hook reached /healthcheck/fail 0.3 to 0.7 s after exec at 50m and 0.1 to 0.4 s at 100m, against 0.08 to 0.2 s at 200m",
+  cpuNote: "the hook reached /healthcheck/fail 0.2 to 0.7 s after exec at 50m and 0.1 to 0.4 s at 100m, against 0.07 to 0.2 s at 200m",
   memoryBytes: 64 * 2 ** 20,
   memoryNote: "the sidecar holds 31 to 38 MiB idle and about 5 MiB more with 1,000 /shutdown waiters",
 };
