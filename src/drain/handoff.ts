@@ -54,7 +54,7 @@ const isReadyFileText = (text: string) => ["", "drained", "timed_out", "failed"]
  * file left by an earlier run (an emptyDir outlives a container restart). A typo must never delete another file.
  */
 export async function claimReadyFile(path: string): Promise<void> {
-  // The usual case, nothing there, is settled without a stat (see footprint.ts).
+  // The usual case, nothing there, is settled without starting Bun's thread pool (see footprint.ts).
   if (holdsNoFile(path)) return;
   const found = await inspectReadyFile(path);
   if (found.kind === "none") return;
