@@ -1,5 +1,4 @@
 /** The program's one command shape, and the command that reads a flag table into settings and runs them. */
-
 import { checkReadyFileWritable, claimReadyFile, type HandoffSettings, ReadyFileRefused } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";

@@ -151,8 +151,8 @@ export function startServer(options: ServerOptions): Server<undefined> {
     });
   };
 
-  /** Answers a /shutdown without the right token (401), or lets it through (undefined), exempt from the idle timeout. */
-  const refuse = (request: Request, server: Server<undefined>): Response | undefined => {
+  /** The 401 for a /shutdown without the right token; undefined lets it through, exempt from the idle timeout. */
+  const refusal = (request: Request, server: Server<undefined>): Response | undefined => {
     if (!authorized(request, token)) {
       refusals ??= refusalLog();
       refusals.note(server.requestIP(request)?.address);
@@ -166,9 +166,9 @@ export function startServer(options: ServerOptions): Server<undefined> {
   // One handler per method, so kubelet's GET is told by its route and nothing of the request is read to tell it:
   // reading the method or the headers costs each of a pod's waiting hooks about 0.2 KiB until the drain ends.
   const shutdown = {
-    GET: ((request, server) => refuse(request, server) ?? wait(request, undefined)) satisfies Handler,
+    GET: ((request, server) => refusal(request, server) ?? wait(request, undefined)) satisfies Handler,
     POST: ((request, server) => {
-      const refused = refuse(request, server);
+      const refused = refusal(request, server);
       if (refused) return refused;
       if (!hasBody(request)) return wait(request, undefined);
       return request.text().then((body) => {
