@@ -79,11 +79,13 @@ describe.each(sequences)("%s, %s: every flag of its commands, compiled, under it
     const unixSocket = dialect === "contour" ? join(dir, "admin.sock") : undefined;
     const fake = await fakeEnvoy({ unixSocket, connections: 2, timeline: [{ afterFailMs: 300, connections: 0 }] });
     const pod = { readyFile: join(dir, "ready"), adminAddress: unixSocket ?? fake.adminAddress };
-    // What the tool fixes in code (no flag) comes from the environment; serve port 0 keeps the hook to itself.
+    // What the tool fixes in code (no flag) comes from the environment: loopback, a free port for the sidecar (port 0
+    // also keeps the hook to itself), the test's fake Envoy and ready file.
     const env = {
       ENVOY_SHUTDOWN_ADMIN_ADDRESS: pod.adminAddress,
       ENVOY_SHUTDOWN_READY_FILE: pod.readyFile,
       ENVOY_SHUTDOWN_SERVE_PORT: "0",
+      ENVOY_SHUTDOWN_SERVE_ADDRESS: "127.0.0.1",
     };
     const executable = await compiledAs(dialect);
 
