@@ -138,3 +138,29 @@ describe.each(DIALECTS)("%s envoy … --help, compiled", (dialect) => {
     }
   });
 });
+
+describe("a flag the dialect does not take, compiled", () => {
+  const refused = async (dialect: Dialect, args: string[]) => {
+    const cli = spawnCli(args, { cli: [await compiledAs(dialect)] });
+    const code = await within(5000, cli.exited);
+    await cli.waitForLog((line) => String(line.raw).includes("unknown flag"), 5000); // stderr read to its line
+    return { code, stderr: cli.stderrText() };
+  };
+
+  test("this program's own name for an anchor's flag: one line naming the tool's, exit 2", async () => {
+    expect(await refused("envoy-gateway", ["envoy", "shutdown", "--health-check-fail-delay=5s"])).toEqual({
+      code: 2,
+      stderr:
+        "envoy-shutdown-manager: unknown flag --health-check-fail-delay: Envoy Gateway's name for it is --health-check-failure-delay (see 'envoy-gateway envoy shutdown --help')\n",
+    });
+  });
+
+  test("a flag the data does not know: one line naming the release this version follows, exit 2", async () => {
+    const { code, stderr } = await refused("contour", ["envoy", "shutdown", "--drain-timeout-grace=5s"]);
+    expect(code).toBe(2);
+    expect(stderr).toStartWith(
+      `envoy-shutdown-manager: unknown flag --drain-timeout-grace: not a flag of Contour's \`envoy shutdown\` up to ${ANCHORS.contour.read.release}`,
+    );
+    expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+});

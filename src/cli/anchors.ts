@@ -262,10 +262,13 @@ export type AnchorCommandName = keyof Anchor["commands"];
 
 /**
  * What the anchor data says of a flag that a dialect's command does not take (the tables take every flag the data
- * gives a command): the anchor command it belongs to, or how far this version follows the anchor.
+ * gives a command): the tool's name for this program's flag, the anchor command it belongs to, or how far this
+ * version follows the anchor.
  */
 export function anchorFlagNote(dialect: Dialect, command: AnchorCommandName, flag: string): string {
   const { tool, commands, read } = ANCHORS[dialect];
+  const renamed = commands[command].flags.find((entry) => entry.ours === flag);
+  if (renamed) return `${tool}'s name for it is --${renamed.flag}`;
   for (const [other, { flags }] of Object.entries(commands)) {
     const known = flags.find((entry) => entry.flag === flag);
     if (known) return `--${flag} is ${tool}'s \`envoy ${other}\` flag (since ${known.since}), not \`envoy ${command}\`'s`;

@@ -3,9 +3,9 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
-import { ANCHORS, type AnchorCommandName } from "../anchors.ts";
+import { ANCHORS, type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
 import type { Command } from "../command.ts";
-import { alias, ignored, type Option } from "../option-kinds.ts";
+import { alias, ignored, type Option, UnknownFlag, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
 import { sidecarCommand } from "./shutdown-manager.ts";
@@ -31,10 +31,24 @@ function anchored<T>(option: Option<T>, dialect: Dialect, command: AnchorCommand
   return alias(option, { flag, default: value, description: `${tool}: ${meaning}` });
 }
 
-/** The command, with help listing its anchor's flags first in the anchor's order (global ones last), then this program's. */
-function anchorHelp(dialect: Dialect, name: AnchorCommandName, command: Command): Command {
+/**
+ * The command as its anchor's: help lists the anchor's flags first, in the anchor's order (global ones last), then
+ * this program's; a flag it does not take is reported with what the anchor data knows of it.
+ */
+function anchorCommand(dialect: Dialect, name: AnchorCommandName, command: Command): Command {
   const { commands, global } = ANCHORS[dialect];
-  return { ...command, helpFirst: [...commands[name].flags, ...global].map((entry) => entry.flag) };
+  return {
+    ...command,
+    helpFirst: [...commands[name].flags, ...global].map((entry) => entry.flag),
+    async run(rawArgs) {
+      try {
+        return await command.run(rawArgs);
+      } catch (error) {
+        if (error instanceof UnknownFlag) throw new UsageError(`${error.message}: ${anchorFlagNote(dialect, name, error.flag)}`);
+        throw error;
+      }
+    },
+  };
 }
 
 // Contour: the admin API is a Unix socket in the shared /admin emptyDir, connections are counted as Contour counts
@@ -126,7 +140,7 @@ function hookLed<S extends { sidecar: object }>(settings: S) {
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
 export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
   contour: {
-    "shutdown-manager": anchorHelp(
+    "shutdown-manager": anchorCommand(
       "contour",
       "shutdown-manager",
       sidecarCommand({
@@ -137,7 +151,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
         settings: hookLed,
       }),
     ),
-    shutdown: anchorHelp(
+    shutdown: anchorCommand(
       "contour",
       "shutdown",
       hookCommand({
@@ -150,7 +164,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
     ),
   },
   "envoy-gateway": {
-    "shutdown-manager": anchorHelp(
+    "shutdown-manager": anchorCommand(
       "envoy-gateway",
       "shutdown-manager",
       sidecarCommand({
@@ -161,7 +175,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
         settings: hookLed,
       }),
     ),
-    shutdown: anchorHelp(
+    shutdown: anchorCommand(
       "envoy-gateway",
       "shutdown",
       hookCommand({
