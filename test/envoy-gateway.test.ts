@@ -103,7 +103,7 @@ describe("the Envoy Gateway swap", () => {
     expect(hook?.settings?.drain).toMatchObject({
       drainTimeoutMs: drainTimeoutS * 1000,
       minDrainMs: minDrainS * 1000,
-      drainListeners: true,
+      drainListeners: false,
     });
     // `check` finds nothing wrong with the wiring but the liveness probe Envoy Gateway puts on Envoy's /ready.
     const { findings, wired } = checkPods(podTemplates([{ source: "generated", object: patched }]), readProgram);

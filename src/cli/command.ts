@@ -13,6 +13,8 @@ export interface Command {
   options: CommandOptions;
   /** Command lines that help shows. */
   examples: readonly string[];
+  /** Flags help lists first: another tool's own, on its command lines (this program's extras follow). */
+  helpFirst?: readonly string[];
   run(rawArgs: string[]): Promise<number>;
 }
 

@@ -23,7 +23,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
 /** A command as citty's help renderer takes it: citty renders help and does nothing else here. */
 const helpDefinition = (command: Command): CommandDef<ArgsDef> => ({
   meta: { name: command.name, description: command.description },
-  args: toArgs(command.options),
+  args: toArgs(command.options, command.helpFirst),
 });
 
 /** The program's own commands, for the top-level help. */

@@ -10,6 +10,14 @@ export class UsageError extends Error {
   readonly pointsAtHelp: boolean = true;
 }
 
+/** A flag the command does not take. */
+export class UnknownFlag extends UsageError {
+  override name = "UnknownFlag";
+  constructor(readonly flag: string) {
+    super(`unknown flag --${flag}`);
+  }
+}
+
 /** A start that cannot go ahead though the usage was fine (the command to run does not exist): one line, exit code 2. */
 export class StartRefused extends UsageError {
   override name = "StartRefused";
@@ -156,15 +164,18 @@ function describe(spec: Option<unknown>): string {
   return `${spec.description} (default: ${shown}; env ${envName(spec.flag)})`;
 }
 
-/** citty's argument definitions for a command's flags, for help output. */
-export function toArgs(groups: CommandOptions): Record<string, ArgDef> {
+/** citty's argument definitions for a command's flags, for help output; the flags named in `first` lead, in that order. */
+export function toArgs(groups: CommandOptions, first: readonly string[] = []): Record<string, ArgDef> {
+  const rank = (spec: Option<unknown>) => (first.includes(spec.flag) ? first.indexOf(spec.flag) : first.length);
   return Object.fromEntries(
-    allOptions(groups).map((spec) => [
-      spec.flag,
-      spec.boolean
-        ? { type: "boolean", description: describe(spec), negativeDescription: `Turn --${spec.flag} off` }
-        : { type: "string", description: describe(spec), valueHint: spec.valueHint },
-    ]),
+    allOptions(groups)
+      .sort((a, b) => rank(a) - rank(b))
+      .map((spec) => [
+        spec.flag,
+        spec.boolean
+          ? { type: "boolean", description: describe(spec), negativeDescription: `Turn --${spec.flag} off` }
+          : { type: "string", description: describe(spec), valueHint: spec.valueHint },
+      ]),
   );
 }
 
@@ -180,7 +191,7 @@ function parseArgv(groups: CommandOptions, argv: readonly string[]): Map<string,
     const inline = eq < 0 ? undefined : token.slice(eq + 1);
     const negated = name.startsWith("no-") && byFlag.get(name.slice(3))?.boolean ? name.slice(3) : undefined;
     const spec = byFlag.get(negated ?? name);
-    if (!spec) throw new UsageError(`unknown flag --${name}`);
+    if (!spec) throw new UnknownFlag(name);
     if (negated) {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
       given.set(spec.flag, "false");

@@ -1,8 +1,9 @@
 /** The executable as `bun run build` makes it, built once per test process into a directory of its own. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUILD_FLAGS } from "./build-flags.ts";
+import { tempDir } from "./fixtures.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 let built: Promise<string> | undefined;
@@ -21,4 +22,11 @@ export function compiledExecutable(): Promise<string> {
     return outfile;
   })();
   return built;
+}
+
+/** The compiled executable under another tool's name (as the image links `contour` and `envoy-gateway`), in a directory of its own. */
+export async function compiledAs(name: string): Promise<string> {
+  const path = join(tempDir(), name);
+  symlinkSync(await compiledExecutable(), path);
+  return path;
 }

@@ -4,8 +4,9 @@ import { ManifestError, readManifests } from "../../check/manifests.ts";
 import { podTemplates } from "../../check/pods.ts";
 import { formatJson, formatTable } from "../../check/report.ts";
 import { escapesAllowed } from "../../log.ts";
+import { type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
 import { type Command, checkDrainSettings, splitCommand } from "../command.ts";
-import { choice, readOptions, toggle, UsageError } from "../option-kinds.ts";
+import { choice, readOptions, toggle, UnknownFlag, UsageError } from "../option-kinds.ts";
 import { ENVOY_COMMANDS } from "./envoy.ts";
 import runCommand from "./run.ts";
 import hookCommand from "./shutdown.ts";
@@ -44,7 +45,12 @@ export function readProgram(argv: string[], env: Record<string, string>): Progra
     return { command: path, role, dialect: dialect !== undefined, settings };
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    return { command: path, role, dialect: dialect !== undefined, error: error.message };
+    // A flag Contour or Envoy Gateway writes that this version does not take: what the anchor data says of it.
+    const message =
+      dialect && error instanceof UnknownFlag
+        ? `${error.message}: ${anchorFlagNote(dialect, second as AnchorCommandName, error.flag)}`
+        : error.message;
+    return { command: path, role, dialect: dialect !== undefined, error: message };
   }
 }
 

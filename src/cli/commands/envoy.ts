@@ -3,8 +3,9 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
+import { ANCHORS, type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
 import type { Command } from "../command.ts";
-import { alias, ignored } from "../option-kinds.ts";
+import { alias, ignored, type Option, UnknownFlag, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
 import { sidecarCommand } from "./shutdown-manager.ts";
@@ -16,21 +17,68 @@ export function dialectOf(argv0: string = process.argv0): Dialect {
   return argv0.slice(argv0.lastIndexOf("/") + 1) === "envoy-gateway" ? "envoy-gateway" : "contour";
 }
 
+/** One flag of an anchor's command, as src/cli/anchors.ts records it. */
+function anchorFlag(dialect: Dialect, command: AnchorCommandName, flag: string) {
+  const { tool, commands } = ANCHORS[dialect];
+  const known = commands[command].flags.find((entry) => entry.flag === flag);
+  if (!known) throw new Error(`${tool}'s envoy ${command} has no --${flag} in src/cli/anchors.ts`);
+  return { tool, ...known };
+}
+
+/** An anchor's flag on one of this program's settings: its name, its default, its meaning. */
+function anchored<T>(option: Option<T>, dialect: Dialect, command: AnchorCommandName, flag: string): Option<T> {
+  const { tool, meaning, default: value } = anchorFlag(dialect, command, flag);
+  return alias(option, { flag, default: value, description: `${tool}: ${meaning}` });
+}
+
+/**
+ * The command as its anchor's: help lists the anchor's flags first, in the anchor's order (global ones last), then
+ * this program's; a flag it does not take is reported with what the anchor data knows of it.
+ */
+function anchorCommand(dialect: Dialect, name: AnchorCommandName, command: Command): Command {
+  const { commands, global } = ANCHORS[dialect];
+  return {
+    ...command,
+    helpFirst: [...commands[name].flags, ...global].map((entry) => entry.flag),
+    async run(rawArgs) {
+      try {
+        return await command.run(rawArgs);
+      } catch (error) {
+        if (error instanceof UnknownFlag) throw new UsageError(`${error.message}: ${anchorFlagNote(dialect, name, error.flag)}`);
+        throw error;
+      }
+    },
+  };
+}
+
 // Contour: the admin API is a Unix socket in the shared /admin emptyDir, connections are counted as Contour counts
 // them (HTTP connection managers), and the first count comes right after failing health checks.
 const contourAdmin = {
   ...adminOptions,
-  address: alias(adminOptions.address, { default: "/admin/admin.sock" }),
+  address: anchored(adminOptions.address, "contour", "shutdown", "admin-address"),
   connectionStat: alias(adminOptions.connectionStat, { default: "http" }),
 };
 // Their end conditions hold unless the quiet period is asked for: off by default on both command lines.
 const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
-const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }), quietPeriodMs: quietPeriodOff };
-const contourCompat = { adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)") };
+const contourDrain = {
+  ...drainOptions,
+  drainDelayMs: anchored(drainOptions.drainDelayMs, "contour", "shutdown", "drain-delay"),
+  checkDelayMs: anchored(drainOptions.checkDelayMs, "contour", "shutdown", "check-delay"),
+  checkIntervalMs: anchored(drainOptions.checkIntervalMs, "contour", "shutdown", "check-interval"),
+  minOpenConnections: anchored(drainOptions.minOpenConnections, "contour", "shutdown", "min-open-connections"),
+  quietPeriodMs: quietPeriodOff,
+};
+const contourCompat = { adminPort: ignored("admin-port", `Contour: ${anchorFlag("contour", "shutdown", "admin-port").meaning}`) };
+const contourSidecarHandoff = {
+  ...handoffOptions,
+  servePort: anchored(handoffOptions.servePort, "contour", "shutdown-manager", "serve-port"),
+  readyFile: anchored(handoffOptions.readyFile, "contour", "shutdown-manager", "ready-file"),
+};
+const contourHookHandoff = { ...handoffOptions, readyFile: anchored(handoffOptions.readyFile, "contour", "shutdown", "ready-file") };
 const contourSidecar = {
   admin: contourAdmin,
   drain: contourDrain,
-  handoff: handoffOptions,
+  handoff: contourSidecarHandoff,
   sidecar: sidecarOptions,
   events: eventOptions,
   log: logOptions,
@@ -38,40 +86,38 @@ const contourSidecar = {
 const contourHook = {
   admin: contourAdmin,
   drain: contourDrain,
-  handoff: handoffOptions,
+  handoff: contourHookHandoff,
   events: eventOptions,
   log: logOptions,
   compat: contourCompat,
 };
 
 // Envoy Gateway: admin on 127.0.0.1:19000, the sidecar on :19002 (its Envoy calls /shutdown/ready), the ready file
-// in /tmp, a count every second, its graceful listener drain always on, and its flag names.
-const gatewayAdmin = { ...adminOptions, address: alias(adminOptions.address, { default: "127.0.0.1:19000" }) };
+// in /tmp, a count every second without its admin, stats and readiness listeners, and its flag names.
+const gatewayAdmin = {
+  ...adminOptions,
+  address: alias(adminOptions.address, { default: "127.0.0.1:19000" }),
+  ignoreListeners: alias(adminOptions.ignoreListeners, { default: "admin,19001,19003,worker" }),
+};
 const gatewayHandoff = {
   ...handoffOptions,
   servePort: alias(handoffOptions.servePort, { default: "19002" }),
   readyFile: alias(handoffOptions.readyFile, { default: "/tmp/shutdown-ready" }),
 };
+// No listener drain unless health checks are failed late (--health-check-failure-delay): Envoy cannot undo it.
 const gatewayDrain = {
   ...drainOptions,
   checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }),
   checkIntervalMs: alias(drainOptions.checkIntervalMs, { default: "1s" }),
-  drainListeners: alias(drainOptions.drainListeners, { default: "true" }),
-  minDrainMs: alias(drainOptions.minDrainMs, { default: "10s" }),
-  minOpenConnections: alias(drainOptions.minOpenConnections, {
-    flag: "exit-at-connections",
-    description: "Envoy Gateway's name for --min-open-connections: the drain is complete at or below this many open connections",
-  }),
-  drainTimeoutMs: alias(drainOptions.drainTimeoutMs, { default: "60s" }),
+  healthCheckFailDelayMs: anchored(drainOptions.healthCheckFailDelayMs, "envoy-gateway", "shutdown", "health-check-failure-delay"),
+  drainTimeoutMs: anchored(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown", "drain-timeout"),
+  minDrainMs: anchored(drainOptions.minDrainMs, "envoy-gateway", "shutdown", "min-drain-duration"),
+  minOpenConnections: anchored(drainOptions.minOpenConnections, "envoy-gateway", "shutdown", "exit-at-connections"),
   quietPeriodMs: quietPeriodOff,
 };
 const gatewaySidecarDrain = {
   ...gatewayDrain,
-  drainTimeoutMs: alias(drainOptions.drainTimeoutMs, {
-    flag: "ready-timeout",
-    default: "610s",
-    description: "Envoy Gateway's --ready-timeout: how long a /shutdown/ready waiter waits; it bounds the sidecar's drain",
-  }),
+  drainTimeoutMs: anchored(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown-manager", "ready-timeout"),
 };
 const gatewaySidecar = {
   admin: gatewayAdmin,
@@ -94,35 +140,54 @@ function hookLed<S extends { sidecar: object }>(settings: S) {
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
 export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
   contour: {
-    "shutdown-manager": sidecarCommand({
-      name: "shutdown-manager",
-      description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
-      options: contourSidecar,
-      examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
-      settings: hookLed,
-    }),
-    shutdown: hookCommand({
-      name: "shutdown",
-      description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
-      options: contourHook,
-      examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
-      settings: (read) => read,
-    }),
+    "shutdown-manager": anchorCommand(
+      "contour",
+      "shutdown-manager",
+      sidecarCommand({
+        name: "shutdown-manager",
+        description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
+        options: contourSidecar,
+        examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
+        settings: hookLed,
+      }),
+    ),
+    shutdown: anchorCommand(
+      "contour",
+      "shutdown",
+      hookCommand({
+        name: "shutdown",
+        description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
+        options: contourHook,
+        examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
+        settings: (read) => read,
+      }),
+    ),
   },
   "envoy-gateway": {
-    "shutdown-manager": sidecarCommand({
-      name: "shutdown-manager",
-      description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
-      options: gatewaySidecar,
-      examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
-      settings: hookLed,
-    }),
-    shutdown: hookCommand({
-      name: "shutdown",
-      description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
-      options: gatewayHook,
-      examples: ["envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s --exit-at-connections=0"],
-      settings: (read) => read,
-    }),
+    "shutdown-manager": anchorCommand(
+      "envoy-gateway",
+      "shutdown-manager",
+      sidecarCommand({
+        name: "shutdown-manager",
+        description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
+        options: gatewaySidecar,
+        examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
+        settings: hookLed,
+      }),
+    ),
+    shutdown: anchorCommand(
+      "envoy-gateway",
+      "shutdown",
+      hookCommand({
+        name: "shutdown",
+        description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
+        options: gatewayHook,
+        examples: [
+          "envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s",
+          "envoy-gateway envoy shutdown --health-check-failure-delay=15s --drain-timeout=60s --min-drain-duration=10s",
+        ],
+        settings: (read) => read,
+      }),
+    ),
   },
 };
