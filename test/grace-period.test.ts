@@ -6,11 +6,13 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { deadlineFrom, GRACE_MARGIN_MS } from "../src/kube/grace-period.ts";
 import { API_CALL_TIMEOUT_MS } from "../src/kube/in-cluster.ts";
 import { fakeApiServer, podBeingDeleted, podEnvironment } from "./support/fake-kube-api.ts";
-import { fakeEnvoy, fastDrain } from "./support/fixtures.ts";
+import { fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
+import { FAKE_ENVOY_CLI, fakeSaid } from "./support/supervised.ts";
 
 /** Flags sized for a 300 s grace period: nothing in them ends the drain within the few seconds the pod really has. */
 const LONG_FLAGS = ["--drain-timeout", "300s", "--check-delay", "60s"];
@@ -96,6 +98,26 @@ describe("a grace period cut short ends the drain before kubelet's SIGKILL", () 
     expect((await within(15_000, shutdown)).status).toBe(504);
     expect(performance.now() - started).toBeLessThan(6000 - 1000);
     await manager.waitForLog((line) => String(line.msg).startsWith(cutBy(6)), 1000);
+  });
+
+  test("`run`: a stop signal's drain ends inside 6 s, and Envoy gets its SIGTERM inside the grace period", async () => {
+    const { env } = podDeletedWithGrace(6);
+    const dir = tempDir();
+    const socket = join(dir, "admin.sock");
+    const envoy = [process.execPath, FAKE_ENVOY_CLI, "--admin-socket", socket, "--info-dir", dir, "--stuck-connections", "2"];
+    const run = spawnCli(
+      ["run", "--serve-address", "127.0.0.1", "--serve-port", "0", "--admin-address", socket, ...LONG_FLAGS, "--", ...envoy],
+      {
+        env,
+      },
+    );
+    await run.waitForLog((line) => line.msg === "Envoy's admin API answers");
+    const signalledAt = Date.now();
+    run.proc.kill("SIGTERM");
+    const sigterm = await run.waitForLog(fakeSaid("sigterm"), 6000);
+    expect(Number(sigterm.at) - signalledAt).toBeLessThan(6000 - 1000);
+    await within(6000, run.exited, "run");
+    expect(run.lines.filter((line) => String(line.msg).startsWith(cutBy(6)))).toHaveLength(1);
   });
 
   test("without API access, the flags alone apply, said once: an API server that refuses", async () => {

@@ -19,6 +19,9 @@ export const GRACE_MARGIN_MS = 3000;
  */
 const METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
+/** The longest a timer waits (2^31 - 1 ms, about 24.8 days): a grace period that ends later bounds nothing a drain does. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 /** The pod's metadata is at most this large (annotations alone may take 256 KiB). */
 const MAX_POD_BYTES = 1024 * 1024;
 
@@ -32,7 +35,7 @@ export interface GraceDeadline {
 /** The metadata fields the deadline comes from. */
 interface PodDeletion {
   uid?: string;
-  deletionTimestamp?: string;
+  deletionTimestamp?: string | null;
   deletionGracePeriodSeconds?: number;
 }
 
@@ -44,7 +47,7 @@ async function readPodDeletion(target: KubernetesTarget, signal: AbortSignal): P
     return `the API server answered HTTP ${answer.status} to reading pod ${target.namespace}/${target.pod} (is a Role allowing get on pods bound?)`;
   if (answer.status >= 300 && answer.status < 400) return `the API server answered HTTP ${answer.status} (a redirect, not followed)`;
   if (answer.status !== 200) return `the API server answered HTTP ${answer.status} to reading pod ${target.namespace}/${target.pod}`;
-  const metadata = (JSON.parse(answer.text) as { metadata?: PodDeletion }).metadata;
+  const metadata = (JSON.parse(answer.text) as { metadata?: PodDeletion } | null)?.metadata;
   if (typeof metadata !== "object" || metadata === null) return "the API server's answer has no metadata";
   return metadata;
 }
@@ -55,14 +58,30 @@ async function readPodDeletion(target: KubernetesTarget, signal: AbortSignal): P
  * hook, and so the drain, starts). A grace period shorter than twice the margin keeps half of it for the drain.
  */
 export function deadlineFrom(deletion: PodDeletion, startedAt: number): GraceDeadline | string {
-  const deletionAt = Date.parse(deletion.deletionTimestamp ?? "");
-  if (Number.isNaN(deletionAt))
+  if (deletion.deletionTimestamp === undefined || deletion.deletionTimestamp === null)
     return "the pod is not being deleted (a container restart, or kubelet evicting it on its own): its grace period is not in the API";
+  const deletionAt = typeof deletion.deletionTimestamp === "string" ? Date.parse(deletion.deletionTimestamp) : Number.NaN;
+  if (Number.isNaN(deletionAt)) return `the pod's deletionTimestamp ${JSON.stringify(deletion.deletionTimestamp)} is not a time`;
   const seconds = deletion.deletionGracePeriodSeconds;
   const gracePeriodMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
   const killAt = gracePeriodMs === undefined ? deletionAt : Math.min(deletionAt, startedAt + gracePeriodMs);
   const margin = gracePeriodMs === undefined ? GRACE_MARGIN_MS : Math.min(GRACE_MARGIN_MS, gracePeriodMs / 2);
   return { endsAt: killAt - margin, gracePeriodMs, marginMs: margin };
+}
+
+/** The deadline of a drain that started at `startedAt`, from this pod's metadata; a string says why there is none. */
+async function findDeadline(
+  env: Record<string, string | undefined>,
+  startedAt: number,
+  signal: AbortSignal,
+): Promise<GraceDeadline | string> {
+  const target = await inClusterTarget(env, signal);
+  if (typeof target === "string") return target;
+  const deletion = await readPodDeletion(target, signal);
+  if (typeof deletion === "string") return deletion;
+  if (target.uid && deletion.uid && deletion.uid !== target.uid)
+    return `pod ${target.namespace}/${target.pod} in the API is another pod of that name (uid ${deletion.uid}, not POD_UID ${target.uid})`;
+  return deadlineFrom(deletion, startedAt);
 }
 
 /**
@@ -74,20 +93,14 @@ export async function podGraceDeadline(
   env: Record<string, string | undefined> = process.env,
 ): Promise<OuterDeadline | undefined> {
   const signal = AbortSignal.timeout(API_CALL_TIMEOUT_MS);
-  let found: ReturnType<typeof deadlineFrom>;
-  try {
-    const target = await inClusterTarget(env, signal);
-    const deletion = typeof target === "string" ? target : await readPodDeletion(target, signal);
-    if (typeof target !== "string" && typeof deletion !== "string" && target.uid && deletion.uid && deletion.uid !== target.uid)
-      found = `pod ${target.namespace}/${target.pod} in the API is another pod of that name (uid ${deletion.uid}, not POD_UID ${target.uid})`;
-    else found = typeof deletion === "string" ? deletion : deadlineFrom(deletion, startedAt);
-  } catch (error) {
-    found = `could not read the pod: ${signal.aborted ? `no answer within ${API_CALL_TIMEOUT_MS} ms` : errorMessage(error)}`;
-  }
+  const found = await findDeadline(env, startedAt, signal).catch(
+    (error) => `could not read the pod: ${signal.aborted ? `no answer within ${API_CALL_TIMEOUT_MS} ms` : errorMessage(error)}`,
+  );
   if (typeof found === "string") {
     log.warn(`the pod's grace period is not known: ${found}; --drain-timeout alone bounds the drain (--no-pod-grace-period: do not ask)`);
     return undefined;
   }
+  if (found.endsAt - Date.now() > LONGEST_TIMER_MS) return undefined;
   const grace =
     found.gracePeriodMs === undefined ? "the pod's deletion time" : `its grace period of ${formatDuration(found.gracePeriodMs)}`;
   const what = `${formatDuration(found.marginMs)} before kubelet's SIGKILL (${grace})`;

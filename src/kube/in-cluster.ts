@@ -55,6 +55,7 @@ export async function inClusterTarget(
   try {
     const files = Promise.all(["token", "ca.crt", "namespace"].map((file) => readServiceAccountFile(`${dir}/${file}`)));
     const [token = "", ca = "", ownNamespace] = await untilAborted(files, signal);
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) return `the service account's ${dir}/ca.crt holds no PEM certificate`;
     return {
       apiURL: `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`,
       token,
