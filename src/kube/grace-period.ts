@@ -97,7 +97,7 @@ export async function podGraceDeadline(
     (error) => `could not read the pod: ${signal.aborted ? `no answer within ${API_CALL_TIMEOUT_MS} ms` : errorMessage(error)}`,
   );
   if (typeof found === "string") {
-    log.warn(`the pod's grace period is not known: ${found}; --drain-timeout alone bounds the drain (--no-pod-grace-period: do not ask)`);
+    log.warn(`the pod's grace period is not known: ${found}; the drain runs on its flags alone (--no-pod-grace-period: do not ask)`);
     return undefined;
   }
   if (found.endsAt - Date.now() > LONGEST_TIMER_MS) return undefined;
