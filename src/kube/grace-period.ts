@@ -63,7 +63,8 @@ export function deadlineFrom(deletion: PodDeletion, startedAt: number): GraceDea
   const deletionAt = typeof deletion.deletionTimestamp === "string" ? Date.parse(deletion.deletionTimestamp) : Number.NaN;
   if (Number.isNaN(deletionAt)) return `the pod's deletionTimestamp ${JSON.stringify(deletion.deletionTimestamp)} is not a time`;
   const seconds = deletion.deletionGracePeriodSeconds;
-  const gracePeriodMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+  // Whole seconds, as the API writes them; anything else is not taken for a grace period.
+  const gracePeriodMs = typeof seconds === "number" && Number.isSafeInteger(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
   const killAt = gracePeriodMs === undefined ? deletionAt : Math.min(deletionAt, startedAt + gracePeriodMs);
   const margin = gracePeriodMs === undefined ? GRACE_MARGIN_MS : Math.min(GRACE_MARGIN_MS, gracePeriodMs / 2);
   return { endsAt: killAt - margin, gracePeriodMs, marginMs: margin };
