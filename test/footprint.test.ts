@@ -45,9 +45,17 @@ describe("what the sidecar's start loads", () => {
     expect([...sidecar.packages].filter((name) => FORBIDDEN.includes(name))).toEqual([]);
   });
 
-  test("nor the code only some starts need: the Events client, `check`, the hook, the supervisor, the dialects", () => {
+  test("nor the code only a drain or some starts need: the Kubernetes client, `check`, the hook, the supervisor, the dialects", () => {
     const reached = [...sidecar.files].map((file) => file.slice(ROOT.length));
-    const lazy = ["src/kube/pod-events.ts", "src/check/", "src/hook/", "src/supervisor/", "src/cli/commands/envoy.ts"];
+    const lazy = [
+      "src/kube/pod-events.ts",
+      "src/kube/grace-period.ts",
+      "src/kube/in-cluster.ts",
+      "src/check/",
+      "src/hook/",
+      "src/supervisor/",
+      "src/cli/commands/envoy.ts",
+    ];
     expect(reached.filter((file) => lazy.some((path) => file.startsWith(path)))).toEqual([]);
   });
 

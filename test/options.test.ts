@@ -32,7 +32,7 @@ describe("defaults", () => {
       },
       handoff: { servePort: 8090, readyFile: "/admin/ok", shutdownToken: undefined },
       sidecar: { serveAddress: "0.0.0.0", healOnStart: true, hookWaitMs: 5000 },
-      events: { podEvents: false },
+      events: { podEvents: false, podGracePeriod: true },
       log: { level: "info", format: "auto" },
     });
   });
@@ -154,6 +154,7 @@ const REJECTED: [flag: string, value: string][] = [
   ["quiet-period", "2"],
   ["quiet-connections", "-1"],
   ["pod-events", "sometimes"],
+  ["pod-grace-period", "sometimes"],
   ["log-level", "verbose"],
   ["log-format", "xml"],
 ];

@@ -140,12 +140,17 @@ export const sidecarOptions = {
   ),
 } as const satisfies OptionGroup;
 
-/** What the drain tells Kubernetes. */
+/** What the drain tells Kubernetes, and what it asks it (docs/kubernetes.md). */
 export const eventOptions = {
   podEvents: toggle(
     "pod-events",
     false,
     "Post a Kubernetes Event on this pod when a drain starts and ends (needs a Role allowing create on events, and POD_NAME and POD_NAMESPACE from the downward API)",
+  ),
+  podGracePeriod: toggle(
+    "pod-grace-period",
+    true,
+    "In a pod being deleted, read its grace period from the API when the drain starts and end the drain before kubelet's SIGKILL (needs get on its pod; without it --drain-timeout alone applies)",
   ),
 } as const satisfies OptionGroup;
 

@@ -88,10 +88,20 @@ export interface DrainEvents {
   finished(outcome: DrainOutcome, snapshot: DrainSnapshot): Promise<void>;
 }
 
+/** A deadline from outside the drain's settings (kubelet's grace period), learnt once the drain has started. */
+export interface OuterDeadline {
+  /** When the drain must have ended (Date.now() time). */
+  endsAt: number;
+  /** What it is, for the time-out line: "3s before kubelet's SIGKILL (its grace period of 6s)". */
+  what: string;
+}
+
 export interface DrainOptions {
   clock?: Clock;
   onPoll?: (report: PollReport) => void;
   events?: DrainEvents;
+  /** Asked when the drain starts, never awaited by it: a deadline that ends the drain if it comes before its own. */
+  outerDeadline?: () => Promise<OuterDeadline | undefined>;
 }
 
 /** The largest entries of a count by listener, as a JSON object for a log line. */
@@ -168,6 +178,10 @@ export class Drain {
   private readonly clock: Clock;
   private readonly onPoll: (report: PollReport) => void;
   private readonly events: DrainEvents | undefined;
+  private readonly outerDeadline: (() => Promise<OuterDeadline | undefined>) | undefined;
+  /** When the outer deadline ends the drain (clock time), once learnt; and what it was, once it has ended the drain. */
+  private outerEndsAt: number | undefined;
+  private endedByOuter: OuterDeadline | undefined;
   /** The Events posted so far, each bounded: a process waits for them before it exits. */
   private readonly eventsPosted: Promise<void>[] = [];
 
@@ -179,6 +193,7 @@ export class Drain {
     this.clock = options.clock ?? realClock;
     this.onPoll = options.onPoll ?? logPoll;
     this.events = options.events;
+    this.outerDeadline = options.outerDeadline;
     this.snapshot = {
       phase: "idle",
       reason: undefined,
@@ -297,6 +312,7 @@ export class Drain {
     this.snapshot.phase = "draining";
     this.snapshot.startedAt = this.clock.now();
     void this.deadline();
+    void this.endByOuterDeadline();
     let ended: DrainEnded;
     try {
       if (!this.ended.signal.aborted) {
@@ -323,6 +339,27 @@ export class Drain {
     } catch {
       return; // the drain ended first
     }
+    this.timeUp();
+  }
+
+  /** Ends the drain at the outer deadline, once learnt, if it is still running then. */
+  private async endByOuterDeadline(): Promise<void> {
+    if (!this.outerDeadline) return;
+    try {
+      const outer = await untilAborted(this.outerDeadline(), this.ended.signal);
+      if (!outer) return;
+      const ms = outer.endsAt - Date.now();
+      this.outerEndsAt = this.clock.now() + ms;
+      await this.clock.sleep(ms, this.ended.signal);
+      this.endedByOuter = outer;
+    } catch {
+      return; // the drain ended first
+    }
+    this.timeUp();
+  }
+
+  /** A deadline passed: failed if the address only ever refused, else timed out. */
+  private timeUp(): void {
     if (this.neverAnswered()) this.end("failed", "envoy_unreachable");
     else this.end("timed_out", "timeout");
   }
@@ -427,6 +464,13 @@ export class Drain {
     }
   }
 
+  /** Milliseconds until the drain gives up, by its own deadline or the outer one, whichever comes first. */
+  private remainingMs(elapsedMs: number): number | undefined {
+    const own = this.settings.drainTimeoutMs > 0 ? this.settings.drainTimeoutMs - elapsedMs : Number.POSITIVE_INFINITY;
+    const first = Math.min(own, (this.outerEndsAt ?? Number.POSITIVE_INFINITY) - this.clock.now());
+    return first === Number.POSITIVE_INFINITY ? undefined : Math.max(0, first);
+  }
+
   /** Records the outcome, logs it once, and settles every waiter. */
   private finish(ended: DrainEnded): DrainOutcome {
     const outcome: DrainOutcome = {
@@ -438,8 +482,10 @@ export class Drain {
     Object.assign(this.snapshot, { phase: outcome.phase, reason: outcome.reason, finishedAt: this.clock.now() });
     const fields = { reason: outcome.reason, open_connections: outcome.openConnections, elapsed: formatDuration(outcome.elapsedMs) };
     if (outcome.phase === "drained") log.info("drain complete", fields);
-    else if (outcome.phase === "timed_out") log.warn(`drain timed out; ${this.lastCountText()}`, { ...fields, ...this.holders() });
-    else if (outcome.reason === "envoy_unreachable")
+    else if (outcome.phase === "timed_out") {
+      const by = this.endedByOuter ? ` ${this.endedByOuter.what}` : "";
+      log.warn(`drain timed out${by}; ${this.lastCountText()}`, { ...fields, ...this.holders() });
+    } else if (outcome.reason === "envoy_unreachable")
       log.error(`drain failed: Envoy's admin API never answered at ${this.admin.address}; check --admin-address`, fields);
     else log.error("drain failed", fields);
     if (this.events && this.eventsPosted.length > 0) this.eventsPosted.push(this.events.finished(outcome, this.snapshot));
@@ -584,14 +630,14 @@ export class Drain {
     if (!final && since !== undefined && now - since < this.settings.checkIntervalMs) return;
     this.lastReportAt = now;
     this.snapshot.reports += 1;
-    const { minOpenConnections, drainTimeoutMs } = this.settings;
+    const { minOpenConnections } = this.settings;
     const elapsedMs = this.elapsedMs();
     const overMs = since === undefined ? 0 : now - since;
     this.onPoll({
       openConnections: count.total,
       minOpenConnections,
       elapsedMs,
-      remainingMs: drainTimeoutMs > 0 ? Math.max(0, drainTimeoutMs - elapsedMs) : undefined,
+      remainingMs: this.remainingMs(elapsedMs),
       byListener: count.byListener,
       newConnections: since === undefined ? new Map() : this.arrivals.within(now, overMs),
       newConnectionsOverMs: overMs,

@@ -1,11 +1,11 @@
 /** The preStop exec hook: join the sidecar's drain if one answers on loopback, else drain Envoy from here. */
-import { Drain, type FinalPhase, type PollReport } from "../drain/drain.ts";
+import { Drain, type FinalPhase, type OuterDeadline, type PollReport } from "../drain/drain.ts";
 import { type HandoffSettings, writeReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { errorMessage } from "../errors.ts";
-import { podEventsOnDemand } from "../kube/on-demand.ts";
+import { podEventsOnDemand, podGraceDeadlineOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { fetchStatus, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
 import type { StatusReport } from "../sidecar/status.ts";
@@ -14,8 +14,11 @@ export interface HookSettings {
   admin: EnvoyAdminOptions;
   drain: DrainSettings;
   handoff: HandoffSettings;
-  /** Post the drain's Events on the pod, when this hook drains Envoy itself (joined, the sidecar does). */
-  events?: { podEvents: boolean };
+  /**
+   * Post the drain's Events on the pod, when this hook drains Envoy itself (joined, the sidecar does); end by the pod's
+   * grace period, before kubelet's SIGKILL, whether joined or not.
+   */
+  events?: { podEvents: boolean; podGracePeriod?: boolean };
 }
 
 /** Exit codes of the `shutdown` command. */
@@ -60,10 +63,25 @@ function followSidecar(port: number, intervalMs: number, onPoll: (report: PollRe
   return { report, stop: () => clearInterval(timer) };
 }
 
-/** The hook's deadline passed while it was joining or joined to the sidecar's drain. */
-function timedOutWhileJoining(settings: HookSettings): FinalPhase {
-  log.error(`drain timed out after ${formatDuration(settings.drain.drainTimeoutMs)} while joined to the sidecar's drain`);
+/** The hook's deadline (its own, or the pod's grace period: the signal's reason) passed while it was joining or joined. */
+function timedOutWhileJoining(settings: HookSettings, deadline: AbortSignal): FinalPhase {
+  const outer = (deadline.reason as { what?: unknown } | undefined)?.what;
+  const when = typeof outer === "string" ? outer : `after ${formatDuration(settings.drain.drainTimeoutMs)}`;
+  log.error(`drain timed out ${when} while joined to the sidecar's drain`);
   return "timed_out";
+}
+
+/** Aborts `deadline` at the outer deadline too, once learnt (the reason says which); returns what cancels it. */
+function abortAtOuterDeadline(outer: Promise<OuterDeadline | undefined> | undefined, deadline: AbortController): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelled = false;
+  void outer?.then((found) => {
+    if (found && !cancelled) timer = setTimeout(() => deadline.abort(found), Math.max(0, found.endsAt - Date.now()));
+  });
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
 }
 
 /**
@@ -82,7 +100,7 @@ async function joinSidecarDrain(
   try {
     status = await fetchStatus(port, SIDECAR_ANSWER_TIMEOUT_MS, deadline);
   } catch (error) {
-    if (deadline.aborted) return timedOutWhileJoining(settings);
+    if (deadline.aborted) return timedOutWhileJoining(settings, deadline);
     if (!(error instanceof SidecarUnavailable && error.refused)) log.warn(`${errorMessage(error)}; draining Envoy from here instead`);
     return undefined;
   }
@@ -108,7 +126,7 @@ async function joinSidecarDrain(
     }
     log.error(`the sidecar on port ${port} answered HTTP ${response.status}; draining Envoy from here instead`);
   } catch (error) {
-    if (deadline.aborted) return timedOutWhileJoining(settings);
+    if (deadline.aborted) return timedOutWhileJoining(settings, deadline);
     const why = lost.signal.aborted ? `its /status stopped answering ${SIDECAR_LOST_AFTER} times in a row` : errorMessage(error);
     log.warn(`lost the sidecar on port ${port} (${why}); draining Envoy from here instead`);
   } finally {
@@ -124,6 +142,9 @@ export async function runShutdownHook(settings: HookSettings, onPoll: (report: P
   const startedAt = Date.now();
   const deadline = new AbortController();
   const timer = drainTimeoutMs > 0 ? setTimeout(() => deadline.abort(), drainTimeoutMs) : undefined;
+  // Asked at once, never awaited: the pod's grace period caps this hook's wait and its own drain alike.
+  const outer = settings.events?.podGracePeriod ? podGraceDeadlineOnDemand(startedAt) : undefined;
+  const stopOuter = abortAtOuterDeadline(outer, deadline);
   try {
     let phase = settings.handoff.servePort > 0 ? await joinSidecarDrain(settings, admin, onPoll, deadline.signal) : undefined;
     let drain: Drain | undefined;
@@ -131,7 +152,11 @@ export async function runShutdownHook(settings: HookSettings, onPoll: (report: P
       // Whatever time joining took comes off the drain's own deadline.
       const remainingMs = drainTimeoutMs > 0 ? Math.max(1, drainTimeoutMs - (Date.now() - startedAt)) : 0;
       const events = settings.events?.podEvents ? podEventsOnDemand() : undefined;
-      drain = new Drain({ ...settings.drain, drainTimeoutMs: remainingMs }, admin, { onPoll, events });
+      drain = new Drain({ ...settings.drain, drainTimeoutMs: remainingMs }, admin, {
+        onPoll,
+        events,
+        outerDeadline: outer && (() => outer),
+      });
       phase = (await drain.start()).phase;
     }
     if (settings.handoff.readyFile) writeReadyFile(settings.handoff.readyFile, phase);
@@ -140,5 +165,6 @@ export async function runShutdownHook(settings: HookSettings, onPoll: (report: P
     return phase === "drained" ? EXIT.drained : EXIT.failed;
   } finally {
     clearTimeout(timer);
+    stopOuter();
   }
 }

@@ -8,50 +8,10 @@ import type { DrainEvents, DrainOutcome, DrainSnapshot } from "../drain/drain.ts
 import { formatDuration } from "../duration.ts";
 import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
+import { API_CALL_TIMEOUT_MS, callApi, type KubernetesTarget } from "./in-cluster.ts";
 
-/** Where the in-cluster API is and who this pod is. */
-export interface KubernetesTarget {
-  /** `https://host:port` of the API server. */
-  apiURL: string;
-  token: string;
-  /** The cluster's CA certificate (PEM), to verify the API server. */
-  ca: string;
-  namespace: string;
-  pod: string;
-  /** The pod's UID, when the downward API gives it (POD_UID): it ties the Event to this pod and not a namesake. */
-  uid: string | undefined;
-}
-
-/** Kubernetes' service-account mount: the token, the CA and the pod's namespace. */
-const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-/** How long one Event may take to post: it must never hold a hook or the exit of a process for long. */
-export const EVENT_POST_TIMEOUT_MS = 2000;
-
-const readText = async (path: string) => (await Bun.file(path).text()).trim();
-
-/** The in-cluster target from the environment and the service-account mount; a string says what is missing. */
-export async function inClusterTarget(env: Record<string, string | undefined> = process.env): Promise<KubernetesTarget | string> {
-  const host = env.KUBERNETES_SERVICE_HOST;
-  if (!host) return "KUBERNETES_SERVICE_HOST is not set: this is not a Kubernetes pod";
-  const pod = env.POD_NAME ?? env.HOSTNAME;
-  if (!pod) return "POD_NAME is not set: give it the pod's name through the downward API (metadata.name)";
-  try {
-    const [token, ca, ownNamespace] = await Promise.all(
-      ["token", "ca.crt", "namespace"].map((file) => readText(`${SERVICE_ACCOUNT_DIR}/${file}`)),
-    );
-    return {
-      apiURL: `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`,
-      token: token ?? "",
-      ca: ca ?? "",
-      namespace: env.POD_NAMESPACE ?? ownNamespace ?? "default",
-      pod,
-      uid: env.POD_UID,
-    };
-  } catch (error) {
-    return `the service account's token is not mounted at ${SERVICE_ACCOUNT_DIR} (${errorMessage(error)})`;
-  }
-}
+/** Finds the API and this pod for one post, within the post's bound (a string says what is missing). */
+export type TargetFinder = (signal: AbortSignal) => Promise<KubernetesTarget | string>;
 
 /** The reason, type and message of the Event that says how a drain ended. */
 function endEvent(outcome: DrainOutcome, snapshot: DrainSnapshot): { reason: string; type: "Normal" | "Warning"; message: string } {
@@ -73,10 +33,11 @@ function endEvent(outcome: DrainOutcome, snapshot: DrainSnapshot): { reason: str
 }
 
 /**
- * Posts the drain's Events to `target` (resolved once, when the first Event is due). Each post is bounded by
- * EVENT_POST_TIMEOUT_MS; the first failure is logged as a warning, later ones quietly.
+ * Posts the drain's Events to the target `find` gives. Each post, finding the target included, is bounded by
+ * API_CALL_TIMEOUT_MS; its answer's body is discarded and a redirect is not followed. The first failure is logged
+ * as a warning, later ones quietly.
  */
-export function podEvents(target: Promise<KubernetesTarget | string>): DrainEvents {
+export function podEvents(find: TargetFinder): DrainEvents {
   let warned = false;
   const warnOnce = (message: string) => {
     if (warned) return;
@@ -84,38 +45,36 @@ export function podEvents(target: Promise<KubernetesTarget | string>): DrainEven
     log.warn(`--pod-events: ${message}; the drain goes on without Events`);
   };
   async function post(reason: string, type: "Normal" | "Warning", message: string): Promise<void> {
-    const resolved = await target;
-    if (typeof resolved === "string") return warnOnce(resolved);
-    const now = new Date().toISOString();
-    const event = {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { generateName: `${resolved.pod}.`, namespace: resolved.namespace },
-      involvedObject: { apiVersion: "v1", kind: "Pod", name: resolved.pod, namespace: resolved.namespace, uid: resolved.uid },
-      reason,
-      message,
-      type,
-      source: { component: "envoy-shutdown-manager" },
-      reportingComponent: "envoy-shutdown-manager",
-      reportingInstance: resolved.pod,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
+    const signal = AbortSignal.timeout(API_CALL_TIMEOUT_MS);
     try {
-      const response = await fetch(`${resolved.apiURL}/api/v1/namespaces/${encodeURIComponent(resolved.namespace)}/events`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${resolved.token}`, "content-type": "application/json" },
-        body: JSON.stringify(event),
-        tls: { ca: resolved.ca },
-        signal: AbortSignal.timeout(EVENT_POST_TIMEOUT_MS),
-      });
-      await response.arrayBuffer();
-      if (!response.ok)
-        warnOnce(`the API server answered HTTP ${response.status} to the ${reason} Event (is the Role allowing create on events bound?)`);
+      const target = await find(signal);
+      if (typeof target === "string") return warnOnce(target);
+      const now = new Date().toISOString();
+      const event = {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { generateName: `${target.pod}.`, namespace: target.namespace },
+        involvedObject: { apiVersion: "v1", kind: "Pod", name: target.pod, namespace: target.namespace, uid: target.uid },
+        reason,
+        message,
+        type,
+        source: { component: "envoy-shutdown-manager" },
+        reportingComponent: "envoy-shutdown-manager",
+        reportingInstance: target.pod,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      const path = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`;
+      const answer = await callApi(target, { method: "POST", path, body: JSON.stringify(event), maxBytes: 0 }, signal);
+      if (answer.status >= 300 && answer.status < 400)
+        warnOnce(`the API server answered HTTP ${answer.status} (a redirect, not followed) to the ${reason} Event`);
+      else if (answer.status >= 300)
+        warnOnce(`the API server answered HTTP ${answer.status} to the ${reason} Event (is the Role allowing create on events bound?)`);
     } catch (error) {
-      const timedOut = (error as { name?: string }).name === "TimeoutError";
-      warnOnce(`could not post the ${reason} Event: ${timedOut ? `no answer within ${EVENT_POST_TIMEOUT_MS} ms` : errorMessage(error)}`);
+      warnOnce(
+        `could not post the ${reason} Event: ${signal.aborted ? `no answer within ${API_CALL_TIMEOUT_MS} ms` : errorMessage(error)}`,
+      );
     }
   }
   return {

@@ -5,7 +5,7 @@ import { type HandoffSettings, watchReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
-import { podEventsOnDemand } from "../kube/on-demand.ts";
+import { podEventsOnDemand, podGraceDeadlineOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { realClock } from "../wait.ts";
 import { startServer } from "./server.ts";
@@ -28,8 +28,8 @@ export interface SidecarSettings {
      */
     hookLed?: boolean;
   };
-  /** Post the drain's Events on the pod. */
-  events?: { podEvents: boolean };
+  /** Post the drain's Events on the pod; end the drain before kubelet's SIGKILL by the pod's grace period. */
+  events?: { podEvents: boolean; podGracePeriod?: boolean };
 }
 
 export interface Sidecar {
@@ -52,7 +52,10 @@ export interface SidecarOptions {
 /** Starts the sidecar: removes a stale ready file, serves, watches the ready file, checks Envoy in the background. */
 export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: SidecarOptions = {}): Sidecar {
   const admin = createEnvoyAdmin(settings.admin);
-  const drain = new Drain(settings.drain, admin, { events: settings.events?.podEvents ? podEventsOnDemand() : undefined });
+  const drain = new Drain(settings.drain, admin, {
+    events: settings.events?.podEvents ? podEventsOnDemand() : undefined,
+    outerDeadline: settings.events?.podGracePeriod ? () => podGraceDeadlineOnDemand() : undefined,
+  });
   const clock = realClock;
   const counters: SidecarCounters = { waiters: 0, heals: 0 };
   // Wakes a SIGTERM that waits for a hook: a /shutdown arrived, or another process finished the drain.
