@@ -186,7 +186,12 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
   ],
   ["ignored-flags", CONTOUR, sidecar((c) => c.args.push("--check-delay=10s")), /the sidecar's --check-delay is not used: on Contour's/],
   ["ignored-flags", EXEC, hook((command) => command.push("--check-delay=10s")), /the hook's --check-delay is not used: the sidecar owns/],
-  ["hook-serve-port", EXEC, hook((command) => command.push("--serve-port=9000")), /looks for the sidecar on port 9000, but it serves on 8090/],
+  [
+    "hook-serve-port",
+    EXEC,
+    hook((command) => command.push("--serve-port=9000")),
+    /looks for the sidecar on port 9000, but it serves on 8090/,
+  ],
   [
     "sidecar-deadline",
     CONTOUR,
@@ -226,9 +231,24 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     }),
     /--drain-timeout "\$\(DRAIN_TIMEOUT\)" is not valid/,
   ],
-  ["env-unknown", HTTPGET, sidecar((c) => Object.assign(c, { envFrom: [{ configMapRef: { name: "drain" } }] })), /envFrom ConfigMap drain may set/],
-  ["cpu-limit", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { cpu: "50000000n" })), /a CPU limit of 50000000n slows the hook/],
-  ["memory-limit", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { memory: "32000k" })), /a memory limit of 32000k leaves no room/],
+  [
+    "env-unknown",
+    HTTPGET,
+    sidecar((c) => Object.assign(c, { envFrom: [{ configMapRef: { name: "drain" } }] })),
+    /envFrom ConfigMap drain may set/,
+  ],
+  [
+    "cpu-limit",
+    HTTPGET,
+    sidecar((c) => Object.assign(c.resources.limits, { cpu: "50000000n" })),
+    /a CPU limit of 50000000n slows the hook/,
+  ],
+  [
+    "memory-limit",
+    HTTPGET,
+    sidecar((c) => Object.assign(c.resources.limits, { memory: "32000k" })),
+    /a memory limit of 32000k leaves no room/,
+  ],
   ["memory-limit", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { memory: "128K" })), /"128K" is not a Kubernetes quantity/],
   // Another controller's workload: read where such workloads keep their pod spec, and said.
   ["unknown-workload", HTTPGET, kind("CloneSet", "apps.kruise.io/v1alpha1"), /CloneSet is not a workload kind check knows/],
@@ -245,7 +265,9 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
   [
     "flags",
     HTTPGET,
-    sidecar((c) => Object.assign(c, { command: ["/opt/bin/esm"], args: c.args.map((a: string) => a.replace("--drain-timeout", "--drain-timout")) })),
+    sidecar((c) =>
+      Object.assign(c, { command: ["/opt/bin/esm"], args: c.args.map((a: string) => a.replace("--drain-timeout", "--drain-timout")) }),
+    ),
     /unknown flag --drain-timout/,
   ],
 ];
@@ -260,7 +282,11 @@ const FINE: [what: string, file: string, change: (docs: Doc[]) => unknown][] = [
       replace(c.args, "--drain-timeout=300s", "--drain-timeout=$(DRAIN_TIMEOUT)");
     }),
   ],
-  ["a query string on the hook's path", HTTPGET, envoy((c) => Object.assign(c.lifecycle.preStop.httpGet, { path: "/shutdown?from=kubelet" }))],
+  [
+    "a query string on the hook's path",
+    HTTPGET,
+    envoy((c) => Object.assign(c.lifecycle.preStop.httpGet, { path: "/shutdown?from=kubelet" })),
+  ],
   ["the sidecar's own token as a flag", HTTPGET, sidecar((c) => c.args.push("--shutdown-token=change-me-to-a-long-random-string"))],
   ["quantities in other units", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { cpu: "200000000n", memory: "0.125Gi" }))],
   ["an Argo Rollout", HTTPGET, kind("Rollout", "argoproj.io/v1alpha1")],
