@@ -8,6 +8,8 @@ import {
   type Environment,
   environment,
   type Loose,
+  listOf,
+  objectsIn,
   type PodContainer,
   type PodTemplate,
   podContainers,
@@ -111,7 +113,7 @@ function findEnvoy(containers: PodContainer[], manager: PodContainer): PodContai
     others.find((container) => container.name === "envoy") ??
     others.find(
       (container) =>
-        ENVOY_IMAGE.test(String(container.spec.image ?? "")) || String((container.spec.command ?? [])[0] ?? "").endsWith("envoy"),
+        ENVOY_IMAGE.test(String(container.spec.image ?? "")) || String(listOf(container.spec.command)[0] ?? "").endsWith("envoy"),
     )
   );
 }
@@ -291,9 +293,7 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       `Envoy's preStop httpGet calls ${JSON.stringify(get.path ?? "/")}: the sidecar answers 404 and nothing drains`,
       "set lifecycle.preStop.httpGet.path to /shutdown",
     );
-  const authorization = (Array.isArray(get.httpHeaders) ? get.httpHeaders : []).find(
-    (header: Loose) => String(header?.name).toLowerCase() === "authorization",
-  );
+  const authorization = objectsIn(get.httpHeaders).find((header: Loose) => String(header?.name).toLowerCase() === "authorization");
   const tokenSet = shutdownToken !== undefined || w.environment.unknown.includes("ENVOY_SHUTDOWN_SHUTDOWN_TOKEN");
   const sent = authorization ? String(authorization.value ?? "") : undefined;
   const fixToken = "add httpHeaders [{ name: Authorization, value: Bearer <token> }] to the hook, with the sidecar's token";
@@ -353,7 +353,7 @@ function checkPreStop(w: Wiring): Finding[] {
       ),
     ];
   const findings = preStop.httpGet ? checkHttpGet(w, w.envoy, preStop.httpGet) : [];
-  const waitsForFile = readyFile !== undefined && (preStop.exec?.command ?? []).join(" ").includes(readyFile);
+  const waitsForFile = readyFile !== undefined && listOf(preStop.exec?.command).join(" ").includes(readyFile);
   if (!preStop.httpGet && !w.envoyHook && !(waitsForFile || !known(w.line, "handoff.readyFile")))
     findings.push(
       finding(
@@ -474,7 +474,7 @@ function checkInitContainer(w: Wiring): Finding[] {
 
 /** The mounts of a container by path, and whether each is read-only. */
 const mounts = (container: PodContainer): { path: string; name: string; readOnly: boolean }[] =>
-  (container.spec.volumeMounts ?? []).map((mount: Loose) => ({
+  objectsIn(container.spec.volumeMounts).map((mount: Loose) => ({
     path: String(mount.mountPath).replace(/\/$/, ""),
     name: String(mount.name),
     readOnly: mount.readOnly === true,

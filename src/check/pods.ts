@@ -17,6 +17,11 @@ export interface PodTemplate {
   guessedAt?: string;
 }
 
+/** A list field of the input, or none when it is something else. */
+export const listOf = (value: unknown): Loose[] => (Array.isArray(value) ? value : []);
+/** A list field's items that are objects (containers, mounts, headers). */
+export const objectsIn = (value: unknown): Loose[] => listOf(value).filter((item) => typeof item === "object" && item !== null);
+
 const template = (object: Loose) => object.spec?.template?.spec;
 
 /** Where each kind keeps its pod spec. */
@@ -64,10 +69,9 @@ export interface PodContainer {
 
 /** Every container of a pod: the regular ones, then the init containers. */
 export function podContainers(spec: Loose): PodContainer[] {
-  const list = (value: unknown): Loose[] => (Array.isArray(value) ? value.filter((c) => typeof c === "object" && c !== null) : []);
   return [
-    ...list(spec.containers).map((container): PodContainer => ({ name: String(container.name), spec: container, kind: "regular" })),
-    ...list(spec.initContainers).map(
+    ...objectsIn(spec.containers).map((container): PodContainer => ({ name: String(container.name), spec: container, kind: "regular" })),
+    ...objectsIn(spec.initContainers).map(
       (container): PodContainer => ({
         name: String(container.name),
         spec: container,
@@ -131,12 +135,12 @@ function expand(text: string, lookup: Lookup): string | typeof UNKNOWN {
 export function environment(container: Loose): Environment {
   const env: Record<string, string> = {};
   const unknown: string[] = [];
-  const envFrom = (Array.isArray(container.envFrom) ? container.envFrom : []).map((source: Loose) => {
+  const envFrom = objectsIn(container.envFrom).map((source: Loose) => {
     const ref = source?.configMapRef ?? source?.secretRef;
     return `${source?.secretRef ? "Secret" : "ConfigMap"} ${ref?.name ?? "(unnamed)"}${source?.prefix ? ` (prefix ${source.prefix})` : ""}`;
   });
   const lookup = lookupIn({ env, unknown, envFrom });
-  for (const variable of Array.isArray(container.env) ? container.env : []) {
+  for (const variable of objectsIn(container.env)) {
     if (typeof variable?.name !== "string") continue;
     const value = variable.valueFrom ? UNKNOWN : expand(typeof variable.value === "string" ? variable.value : "", lookup);
     if (value === UNKNOWN) unknown.push(variable.name);
@@ -148,7 +152,7 @@ export function environment(container: Loose): Environment {
 /** A container's command line as kubelet starts it: command (the image's entrypoint when unset, empty here) and args, `$(NAME)` expanded. */
 export function commandLine(container: Loose, environment: Environment): { argv: string[]; unknown: string[] } {
   const lookup = lookupIn(environment);
-  const words = [...(Array.isArray(container.command) ? container.command : []), ...(Array.isArray(container.args) ? container.args : [])];
+  const words = [...listOf(container.command), ...listOf(container.args)];
   const argv: string[] = [];
   const unknown: string[] = [];
   for (const word of words.map(String)) {
@@ -174,8 +178,7 @@ export function resolvePort(port: unknown, container: PodContainer): number | un
   if (typeof port !== "string") return undefined;
   if (port === "") return 80;
   if (/^\d+$/.test(port)) return Number(port);
-  for (const declared of Array.isArray(container.spec.ports) ? container.spec.ports : [])
-    if (declared?.name === port) return Number(declared.containerPort);
+  for (const declared of objectsIn(container.spec.ports)) if (declared?.name === port) return Number(declared.containerPort);
   return undefined;
 }
 

@@ -2,7 +2,7 @@ import type { LineError, ProgramLine, ProgramSettings } from "../../check/checks
 import { checkInput, checkPods } from "../../check/checks.ts";
 import { ManifestError, readManifests } from "../../check/manifests.ts";
 import { podTemplates } from "../../check/pods.ts";
-import { formatJson, formatSummary, formatTable } from "../../check/report.ts";
+import { formatJson, formatSummary, formatTable, printable } from "../../check/report.ts";
 import { shellScript, simpleCommands } from "../../check/shell.ts";
 import { escapesAllowed } from "../../log.ts";
 import { type Command, drainContradiction, splitCommand } from "../command.ts";
@@ -201,7 +201,7 @@ export default {
       input = await readManifests(paths);
     } catch (error) {
       if (!(error instanceof ManifestError)) throw error;
-      process.stderr.write(`envoy-shutdown-manager: ${error.message}\n`);
+      process.stderr.write(`envoy-shutdown-manager: ${printable(error.message)}\n`);
       return 2;
     }
     const { findings, wired } = checkPods(podTemplates(input.objects), readProgram);
