@@ -272,11 +272,18 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       `Envoy's preStop httpGet calls port ${String(get.port)}${String(port) !== String(get.port) ? ` (${port})` : ""}, but the sidecar serves on ${servePort}`,
       `set lifecycle.preStop.httpGet.port to ${servePort}`,
     );
+  const tokenSet = shutdownToken !== undefined || w.environment.unknown.includes("ENVOY_SHUTDOWN_SHUTDOWN_TOKEN");
+  // kubelet retries an HTTPS hook that got a plain HTTP answer over HTTP, without its Authorization header.
   if (String(get.scheme ?? "HTTP").toUpperCase() !== "HTTP")
-    add(
-      "prestop-scheme",
-      `Envoy's preStop httpGet uses scheme ${String(get.scheme)}: the sidecar serves plain HTTP, so the hook fails and Envoy is stopped undrained`,
-      "remove lifecycle.preStop.httpGet.scheme (HTTP is the default)",
+    findings.push(
+      finding(
+        "prestop-scheme",
+        tokenSet ? "error" : "warning",
+        w.pod,
+        envoy,
+        `Envoy's preStop httpGet uses scheme ${String(get.scheme)}, but the sidecar serves plain HTTP: ${tokenSet ? "kubelet's retry over HTTP drops the Authorization header, so it gets 401 and nothing drains" : "it drains only through kubelet's retry over HTTP, which logs a warning event each time"}`,
+        "remove lifecycle.preStop.httpGet.scheme (HTTP is the default)",
+      ),
     );
   const host = typeof get.host === "string" ? get.host : "";
   if (host !== "" && !(w.pod.spec.hostNetwork === true && LOOPBACK.has(host)))
@@ -294,7 +301,6 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       "set lifecycle.preStop.httpGet.path to /shutdown",
     );
   const authorization = objectsIn(get.httpHeaders).find((header: Loose) => String(header?.name).toLowerCase() === "authorization");
-  const tokenSet = shutdownToken !== undefined || w.environment.unknown.includes("ENVOY_SHUTDOWN_SHUTDOWN_TOKEN");
   const sent = authorization ? String(authorization.value ?? "") : undefined;
   const fixToken = "add httpHeaders [{ name: Authorization, value: Bearer <token> }] to the hook, with the sidecar's token";
   if (!tokenSet) return findings;
