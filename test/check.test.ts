@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkPods, type Finding } from "../src/check/checks.ts";
-import { MAX_INPUT_BYTES } from "../src/check/manifests.ts";
+import { MAX_DOCUMENTS, MAX_INPUT_BYTES } from "../src/check/manifests.ts";
 import { podTemplates } from "../src/check/pods.ts";
 import { readProgram } from "../src/cli/commands/check.ts";
 import { tempDir } from "./support/fixtures.ts";
@@ -513,6 +513,14 @@ describe("input", () => {
       expect(cli.stderrText()).toMatch(/deep\.(json|yaml):1: .*nested/);
       expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
     }
+  });
+
+  test("more documents than the cap are refused in one line", async () => {
+    const file = join(tempDir(), "many.yaml");
+    writeFileSync(file, "---\na: 1\n".repeat(MAX_DOCUMENTS + 1));
+    const cli = spawnCli(["check", file]);
+    expect(await within(10_000, cli.exited)).toBe(2);
+    expect(cli.stderrText()).toContain("many.yaml: more than 100,000 documents in the input");
   });
 
   test("standard input past the size cap is refused, reading stops", async () => {

@@ -25,6 +25,8 @@ export class ManifestError extends Error {
 
 /** All the input read, files and standard input together: more than any set of manifests, less than a CI runner's memory. */
 export const MAX_INPUT_BYTES = 32 * 2 ** 20;
+/** Documents in all the input, empty ones too: more than any set of manifests, each parsed on its own. */
+export const MAX_DOCUMENTS = 100_000;
 /** Maps and lists inside one another: deeper than any Kubernetes object, and within the YAML parser's stack. */
 export const MAX_NESTING = 100;
 
@@ -80,9 +82,15 @@ function filesBelow(directory: string, seen: Set<string>): string[] {
   });
 }
 
-/** Counts what is read against MAX_INPUT_BYTES. */
+/** Counts what is read against MAX_INPUT_BYTES and MAX_DOCUMENTS. */
 class InputBudget {
   private left = MAX_INPUT_BYTES;
+  private documentsLeft = MAX_DOCUMENTS;
+  /** Counts one more document against MAX_DOCUMENTS. */
+  document(source: string): void {
+    if (--this.documentsLeft < 0)
+      throw new ManifestError(`${source}: more than ${MAX_DOCUMENTS.toLocaleString("en")} documents in the input: not read`);
+  }
   take(bytes: number, source: string): void {
     this.left -= bytes;
     if (this.left < 0)
@@ -155,29 +163,35 @@ const DOCUMENT_END = /^\.\.\.(?:\s|$)/;
 const PREAMBLE = /^(?:%|\s*(?:#|$))/;
 
 /** The YAML documents of a text, each with the line it starts on, split as YAML's document markers split them. */
-function splitYaml(text: string): { text: string; line: number }[] {
+function splitYaml(text: string, source: string, budget: InputBudget): { text: string; line: number }[] {
   const parts: { text: string; line: number }[] = [];
-  let lines: string[] = [];
+  let from = 0;
   let start = 1;
   let begun = false;
-  const close = (next: number) => {
-    if (lines.length > 0) parts.push({ text: lines.join("\n"), line: start });
-    lines = [];
+  const close = (to: number, next: number) => {
+    if (to > from) {
+      budget.document(source);
+      parts.push({ text: text.slice(from, to), line: start });
+    }
+    from = to;
     start = next;
     begun = false;
   };
-  text.split("\n").forEach((line, i) => {
-    if (DOCUMENT_START.test(line) && begun) close(i + 1);
-    lines.push(line);
-    if (DOCUMENT_END.test(line)) close(i + 2);
+  for (let at = 0, number = 1; at < text.length; number++) {
+    const end = text.indexOf("\n", at);
+    const next = end < 0 ? text.length : end + 1;
+    const line = text.slice(at, next);
+    if (DOCUMENT_START.test(line) && begun) close(at, number);
+    if (DOCUMENT_END.test(line)) close(next, number + 1);
     else if (DOCUMENT_START.test(line) || !PREAMBLE.test(line)) begun = true;
-  });
-  close(0);
+    at = next;
+  }
+  close(text.length, 0);
   return parts;
 }
 
 /** The documents of one text: JSON, or YAML with any number of documents, each parsed on its own. */
-function documentsOf(text: string, source: string): unknown[] {
+function documentsOf(text: string, source: string, budget: InputBudget): unknown[] {
   if (/\.json$/i.test(source)) {
     let document: unknown;
     try {
@@ -186,10 +200,11 @@ function documentsOf(text: string, source: string): unknown[] {
       throw new ManifestError(`${source}:1: not valid JSON: ${(error as Error).message}`);
     }
     checkNesting(document, `${source}:1`);
+    budget.document(source);
     return [document];
   }
   const documents: unknown[] = [];
-  for (const part of splitYaml(text)) {
+  for (const part of splitYaml(text, source, budget)) {
     let document: unknown;
     try {
       document = Bun.YAML.parse(part.text);
@@ -221,10 +236,10 @@ export async function readManifests(paths: string[]): Promise<Manifests> {
   const budget = new InputBudget();
   const input: Manifests = { objects: [], files: 0, documents: 0 };
   const add = (text: string, source: string) => {
-    const documents = documentsOf(text, source);
+    const documents = documentsOf(text, source, budget);
     input.files++;
     input.documents += documents.length;
-    input.objects.push(...objectsOf(documents, source));
+    for (const object of objectsOf(documents, source)) input.objects.push(object);
   };
   const seen = new Set<string>();
   for (const path of paths) {
