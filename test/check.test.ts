@@ -182,6 +182,25 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     envoy((c) => Object.assign(c.lifecycle.preStop.httpGet.httpHeaders[0], { value: "Bearer $(TOKEN)" })),
     /kubelet sends hook headers as written/,
   ],
+  [
+    "prestop-unreachable",
+    HTTPGET,
+    sidecar((c) => c.args.push("--serve-address=127.0.0.1")),
+    /the sidecar listens on 127\.0\.0\.1 only, but kubelet sends Envoy's httpGet hook from outside the pod/,
+  ],
+  // A token from a Secret given as `--shutdown-token=$(TOKEN)` is a token all the same.
+  [
+    "prestop-token",
+    EXEC,
+    (docs) => {
+      sidecar((c) => {
+        c.env[0].name = "TOKEN";
+        c.args.push("--shutdown-token=$(TOKEN)");
+      })(docs);
+      envoy((c) => delete c.lifecycle.preStop.httpGet.httpHeaders)(docs);
+    },
+    /sends no Authorization header/,
+  ],
   ["hook-missing", CONTOUR, sidecar((c) => delete c.lifecycle), /Contour's sidecar never starts a drain/],
   [
     "hook-mismatch",

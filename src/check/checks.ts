@@ -34,7 +34,7 @@ export interface ProgramSettings {
   admin: { address: AdminAddress };
   drain: DrainSettings;
   handoff: { servePort: number; readyFile: string | undefined; shutdownToken: string | undefined };
-  sidecar?: { hookWaitMs: number };
+  sidecar?: { hookWaitMs: number; serveAddress: string };
   supervisor?: { stopTimeoutMs: number };
 }
 
@@ -272,7 +272,7 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       `Envoy's preStop httpGet calls port ${String(get.port)}${String(port) !== String(get.port) ? ` (${port})` : ""}, but the sidecar serves on ${servePort}`,
       `set lifecycle.preStop.httpGet.port to ${servePort}`,
     );
-  const tokenSet = shutdownToken !== undefined || w.environment.unknown.includes("ENVOY_SHUTDOWN_SHUTDOWN_TOKEN");
+  const tokenSet = shutdownToken !== undefined || !known(w.line, "handoff.shutdownToken");
   // kubelet retries an HTTPS hook that got a plain HTTP answer over HTTP, without its Authorization header.
   if (String(get.scheme ?? "HTTP").toUpperCase() !== "HTTP")
     findings.push(
@@ -286,7 +286,15 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       ),
     );
   const host = typeof get.host === "string" ? get.host : "";
-  if (host !== "" && !(w.pod.spec.hostNetwork === true && LOOPBACK.has(host)))
+  const loopbackHook = w.pod.spec.hostNetwork === true && LOOPBACK.has(host);
+  const serveAddress = w.settings.sidecar?.serveAddress ?? "";
+  if (LOOPBACK.has(serveAddress) && !loopbackHook && known(w.line, "sidecar.serveAddress"))
+    add(
+      "prestop-unreachable",
+      `the sidecar listens on ${serveAddress} only, but kubelet sends Envoy's httpGet hook from outside the pod, to its IP: the connection is refused and Envoy is stopped undrained`,
+      "let the sidecar listen on the pod's addresses (--serve-address 0.0.0.0, the default), or wire the drain with exec hooks as examples/envoy-daemonset-hostnetwork.yaml does",
+    );
+  if (host !== "" && !loopbackHook)
     add(
       "prestop-host",
       `Envoy's preStop httpGet calls host ${host}: kubelet connects there rather than to the pod, where the sidecar is`,
@@ -322,7 +330,7 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       "Envoy's preStop httpGet sends an Authorization header that is not `Bearer <token>`: the sidecar answers 401 and nothing drains",
       fixToken,
     );
-  else if (shutdownToken !== undefined && known(w.line, "handoff.shutdownToken") && sent !== `Bearer ${shutdownToken}`)
+  else if (shutdownToken !== undefined && sent !== `Bearer ${shutdownToken}`)
     add(
       "prestop-token",
       "Envoy's preStop httpGet sends a bearer token other than the sidecar's --shutdown-token: it gets 401 and nothing drains",

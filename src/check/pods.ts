@@ -149,24 +149,19 @@ export function environment(container: Loose): Environment {
   return { env, unknown, envFrom };
 }
 
-/** A container's command line as kubelet starts it: command (the image's entrypoint when unset, empty here) and args, `$(NAME)` expanded. */
+/** Stands in a command line for a value this check cannot see, so that the reader knows which setting it is. */
+export const UNKNOWN_VALUE = "\u0000unknown\u0000";
+
+/**
+ * A container's command line as kubelet starts it: command (the image's entrypoint when unset, empty here) and args,
+ * `$(NAME)` expanded; a word built on a value this check cannot see holds UNKNOWN_VALUE, and is named in `unknown`.
+ */
 export function commandLine(container: Loose, environment: Environment): { argv: string[]; unknown: string[] } {
   const lookup = lookupIn(environment);
-  const words = [...listOf(container.command), ...listOf(container.args)];
-  const argv: string[] = [];
-  const unknown: string[] = [];
-  for (const word of words.map(String)) {
-    const value = expand(word, lookup);
-    if (value !== UNKNOWN) {
-      argv.push(value);
-      continue;
-    }
-    // A value this check cannot see is left out, with the flag that takes it as the next word.
-    const previous = argv.at(-1);
-    if (!word.startsWith("--") && previous?.startsWith("--") && !previous.includes("=")) unknown.push(`${argv.pop()} ${word}`);
-    else unknown.push(word);
-  }
-  return { argv, unknown };
+  const seen: Lookup = (name) => (lookup(name) === "unknown" ? UNKNOWN_VALUE : lookup(name));
+  const words = [...listOf(container.command), ...listOf(container.args)].map(String);
+  const argv = words.map((word) => expand(word, seen) as string);
+  return { argv, unknown: words.filter((_, i) => argv[i]?.includes(UNKNOWN_VALUE)) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { LineError, ProgramLine, ProgramSettings } from "../../check/checks.ts";
 import { checkInput, checkPods } from "../../check/checks.ts";
 import { ManifestError, readManifests } from "../../check/manifests.ts";
-import { podTemplates } from "../../check/pods.ts";
+import { podTemplates, UNKNOWN_VALUE } from "../../check/pods.ts";
 import { formatJson, formatSummary, formatTable, printable } from "../../check/report.ts";
 import { shellScript, simpleCommands } from "../../check/shell.ts";
 import { escapesAllowed } from "../../log.ts";
@@ -77,6 +77,11 @@ function readLine(options: CommandOptions, argv: string[], env: Record<string, s
       spec && !spec.option.boolean && !token.includes("=") && next !== undefined && !next.startsWith("--")
         ? [token, argv[++i] as string]
         : [token];
+    // A value this check cannot see: the setting is unknown, neither refused nor judged.
+    if (unit.some((word) => word.includes(UNKNOWN_VALUE))) {
+      if (spec) unread.add(spec.setting);
+      continue;
+    }
     try {
       readOptions(options, unit, {});
       kept.push(...unit);
@@ -97,7 +102,7 @@ function readLine(options: CommandOptions, argv: string[], env: Record<string, s
   for (const { setting, option } of specs) {
     const variable = envName(option.flag);
     if (given.has(setting)) continue;
-    if (unknown.includes(variable) && variable !== envName("shutdown-token")) unread.add(setting);
+    if (unknown.includes(variable)) unread.add(setting);
     const value = env[variable];
     if (value === undefined) continue;
     try {
