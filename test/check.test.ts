@@ -349,6 +349,22 @@ describe("each check catches its broken manifest", () => {
     expect(wired).toBe(1);
   });
 
+  test("names that are JavaScript's own (valueOf, constructor) are plain text: no crash, no false wiring", () => {
+    const docs = [
+      { kind: "valueOf", metadata: { name: "a" }, spec: { template: { spec: { containers: [{ name: "x" }] } } } },
+      {
+        kind: "Pod",
+        metadata: { name: "b" },
+        spec: { containers: [{ name: "x", args: ["constructor"], env: [{ name: "toString", value: "1" }] }] },
+      },
+      { kind: "Pod", metadata: { name: "c" }, spec: { containers: [{ name: "x", args: ["envoy", "valueOf"] }] } },
+      { kind: "Pod", metadata: { name: "d" }, spec: { containers: [{ name: "x", command: ["/bin/esm", "hasOwnProperty"] }] } },
+    ];
+    const { findings, wired } = checked(docs);
+    expect(wired).toBe(0);
+    expect(findings.map((f) => f.id)).toEqual(["unknown-workload"]);
+  });
+
   test("an Argo Rollout is read: its broken port is found", () => {
     const docs = example(HTTPGET);
     kind("Rollout", "argoproj.io/v1alpha1")(docs);

@@ -202,7 +202,8 @@ function checkContradictions(w: Wiring): Finding[] {
 function timeoutAdvice(drain: DrainSettings, graceMs: number, stopMs: number, flag: string): string {
   const least = leastDrainMs(drain);
   const fits = Math.floor((graceMs - stopMs - MARGIN_MS) / 1000) * 1000;
-  if (fits > least) return `set ${flag} to ${formatDuration(fits)} (terminationGracePeriodSeconds less a ${MARGIN_MS / 1000} s margin)`;
+  if (fits > least)
+    return `set ${flag} to ${formatDuration(fits)} (what terminationGracePeriodSeconds leaves after ${stopMs ? "--stop-timeout or --hook-wait and " : ""}a ${MARGIN_MS / 1000} s margin)`;
   const timeoutMs = Math.ceil((least + drain.checkIntervalMs) / 1000) * 1000;
   return `set ${flag} to ${formatDuration(timeoutMs)} (the drain needs ${formatDuration(least)}) and terminationGracePeriodSeconds to at least ${Math.ceil((timeoutMs + stopMs + MARGIN_MS) / 1000)}`;
 }

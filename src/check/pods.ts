@@ -50,7 +50,7 @@ export function podTemplates(objects: ManifestObject[]): PodTemplate[] {
   return objects.flatMap(({ source, object }) => {
     if (typeof object.kind !== "string") return [];
     const name = `${object.kind}/${(object.metadata as Loose)?.name ?? "(unnamed)"}`;
-    const known = POD_SPEC[object.kind];
+    const known = Object.hasOwn(POD_SPEC, object.kind) ? POD_SPEC[object.kind] : undefined;
     if (known) {
       const spec = known(object);
       return typeof spec === "object" && spec !== null ? [{ object: name, source, spec }] : [];
@@ -133,7 +133,8 @@ function expand(text: string, lookup: Lookup): string | typeof UNKNOWN {
 
 /** A container's environment; a value may refer to variables defined before it, as kubelet expands it. */
 export function environment(container: Loose): Environment {
-  const env: Record<string, string> = {};
+  // No prototype: a variable named `constructor` is a variable like any other.
+  const env: Record<string, string> = Object.create(null);
   const unknown: string[] = [];
   const envFrom = objectsIn(container.envFrom).map((source: Loose) => {
     const ref = source?.configMapRef ?? source?.secretRef;

@@ -141,11 +141,13 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
   }
   const program = argv[0] ?? "";
   const started = program.slice(program.lastIndexOf("/") + 1);
-  const renamed = !PROGRAM_NAMES.has(started) && (argv[1] ?? "") in OWN_COMMANDS;
+  const renamed = !PROGRAM_NAMES.has(started) && Object.hasOwn(OWN_COMMANDS, argv[1] ?? "");
   const args = PROGRAM_NAMES.has(started) || renamed || argv[1] === "envoy" ? argv.slice(1) : argv;
   const [first = "", second = ""] = args;
   const dialect = first === "envoy" ? dialectOf(args === argv ? "" : program) : undefined;
-  const command = dialect ? ENVOY_COMMANDS[dialect][second] : OWN_COMMANDS[first];
+  const table: Record<string, Command> = dialect ? ENVOY_COMMANDS[dialect] : OWN_COMMANDS;
+  const name = dialect ? second : first;
+  const command = Object.hasOwn(table, name) ? table[name] : undefined;
   if (!command) return undefined;
   const role = ROLES[command.name] ?? "sidecar";
   let rest = args.slice(dialect ? 2 : 1);
