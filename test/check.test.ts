@@ -276,6 +276,12 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
   ["memory-limit", HTTPGET, sidecar((c) => Object.assign(c.resources.limits, { memory: "128K" })), /"128K" is not a Kubernetes quantity/],
   // Another controller's workload: read where such workloads keep their pod spec, and said.
   ["unknown-workload", HTTPGET, kind("CloneSet", "apps.kruise.io/v1alpha1"), /CloneSet is not a workload kind check knows/],
+  [
+    "unread-command",
+    HTTPGET,
+    sidecar((c) => Object.assign(c, { command: ["/sbin/tini", "--", "envoy-shutdown-manager"] })),
+    /names envoy-shutdown-manager, but not as one of its command lines check can read/,
+  ],
   // Wrapped or renamed command lines are still read: a misspelled flag in them is found.
   [
     "flags",

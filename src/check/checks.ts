@@ -665,6 +665,30 @@ function checkUnknownEnv(w: Wiring): Finding[] {
   ];
 }
 
+/**
+ * A container whose command line names this program but cannot be read as one of its lines (a wrapper such as
+ * `tini --` before it, a script): said, so a shutdown manager never goes unchecked unnoticed.
+ */
+function checkUnreadCommands(pod: PodTemplate, w: Wiring | undefined, read: ProgramReader): Finding[] {
+  return podContainers(pod.spec)
+    .filter((container) => container !== w?.manager)
+    .filter((container) => {
+      const env = environment(container.spec);
+      const { argv } = commandLine(container.spec, env);
+      return argv.some((word) => word.includes("envoy-shutdown-manager")) && !read(argv, env.env, env.unknown);
+    })
+    .map((container) =>
+      finding(
+        "unread-command",
+        "warning",
+        pod,
+        container,
+        "this container's command line names envoy-shutdown-manager, but not as one of its command lines check can read: its wiring is not checked",
+        "start it as `envoy-shutdown-manager <command> …`, directly or through `sh -c 'exec …'`",
+      ),
+    );
+}
+
 /** The pods the input holds, wired or not, and the findings for each. */
 export interface PodsChecked {
   findings: Finding[];
@@ -689,6 +713,7 @@ export function checkPods(pods: PodTemplate[], read: ProgramReader): PodsChecked
           "check the pods it creates as well: kubectl get pods -o yaml | envoy-shutdown-manager check -",
         ),
       );
+    findings.push(...checkUnreadCommands(pod, w, read));
     if (!w) continue;
     wired++;
     findings.push(
