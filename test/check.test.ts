@@ -325,6 +325,17 @@ const FINE: [what: string, file: string, change: (docs: Doc[]) => unknown][] = [
     HTTPGET,
     sidecar((c) => Object.assign(c, { command: ["/bin/sh", "-c", `exec envoy-shutdown-manager ${c.args.join(" ")}`], args: undefined })),
   ],
+  [
+    "`sh -c` with a `$NAME` from a Secret",
+    HTTPGET,
+    sidecar((c) => {
+      c.env.push({ name: "DT", valueFrom: { secretKeyRef: { name: "s", key: "k" } } });
+      Object.assign(c, {
+        command: ["sh", "-c", `exec envoy-shutdown-manager ${c.args.join(" ")} --check-interval="$DT"`],
+        args: undefined,
+      });
+    }),
+  ],
   ["the program under another file name", HTTPGET, sidecar((c) => Object.assign(c, { command: ["/opt/bin/esm"] }))],
   // A native sidecar's own preStop runs as termination starts, beside Envoy's: it may lead the drain.
   [

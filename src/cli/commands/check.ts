@@ -104,7 +104,8 @@ function readLine(options: CommandOptions, argv: string[], env: Record<string, s
     if (given.has(setting)) continue;
     if (unknown.includes(variable)) unread.add(setting);
     const value = env[variable];
-    if (value === undefined) continue;
+    if (value?.includes(UNKNOWN_VALUE)) unread.add(setting);
+    if (value === undefined || value.includes(UNKNOWN_VALUE)) continue;
     try {
       readOptions({ one: { option } }, [], { [variable]: value });
       readEnv[variable] = value;
@@ -133,7 +134,9 @@ function readLine(options: CommandOptions, argv: string[], env: Record<string, s
 export function readProgram(argv: string[], env: Record<string, string>, unknown: string[] = []): ProgramLine | undefined {
   const script = shellScript(argv);
   if (script !== undefined) {
-    for (const command of simpleCommands(script, env)) {
+    // A shell expands `$NAME` from the same environment: a value this check cannot see stays unknown there too.
+    const shellEnv = { ...env, ...Object.fromEntries(unknown.map((name) => [name, UNKNOWN_VALUE])) };
+    for (const command of simpleCommands(script, shellEnv)) {
       const line = readProgram(command.argv, command.env, unknown);
       if (line) return line;
     }
