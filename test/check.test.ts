@@ -229,14 +229,14 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     "flags",
     HTTPGET,
     sidecar((c) => replace(c.args, "--check-delay=10s", "--check-delay=300s")),
-    /the delays before the first count .*5m0s\) are not shorter than --drain-timeout 5m0s/,
+    /--check-delay.* not shorter than --drain-timeout 5m0s/,
   ],
   ["flags", HTTPGET, sidecar((c) => c.args.push("--quiet-period=5m")), /--quiet-period 5m0s is not shorter than --drain-timeout 5m0s/],
   [
     "drain-impossible",
     CONTOUR,
     hook((command) => command.push("--drain-timeout=10s", "--check-delay=10s")),
-    /`envoy shutdown`: the delays before the first count .* are not shorter than --drain-timeout 10s/,
+    /Contour's hook `envoy shutdown`: .*--check-delay.* not shorter than --drain-timeout 10s/,
   ],
   [
     "envoy-liveness",

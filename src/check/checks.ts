@@ -192,7 +192,7 @@ function checkContradictions(w: Wiring): Finding[] {
         "error",
         w.pod,
         w.manager,
-        `\`${hook.command}\`: ${hook.contradiction} (${hook.tool}'s command line takes these settings, and no drain completes)`,
+        `${hook.tool}'s hook \`${hook.command}\`: ${hook.contradiction}`,
         "give the drain a deadline longer than its delays, minimum and quiet period",
       ),
     );

@@ -39,7 +39,7 @@ export function leastDrainMs(drain: DrainTimes): number {
 }
 
 /** Why no drain can complete before its deadline with these settings, or undefined when one can. */
-export function drainContradiction(drain: DrainTimes): string | undefined {
+function drainContradiction(drain: DrainTimes): string | undefined {
   const deadline = drain.drainTimeoutMs;
   if (deadline === 0) return undefined;
   const timeout = `--drain-timeout ${formatDuration(deadline)}: every drain would time out`;

@@ -5,7 +5,7 @@ import { podTemplates, UNKNOWN_VALUE } from "../../check/pods.ts";
 import { formatJson, formatSummary, formatTable, printable } from "../../check/report.ts";
 import { shellScript, simpleCommands } from "../../check/shell.ts";
 import { escapesAllowed } from "../../log.ts";
-import { type Command, drainContradiction, splitCommand } from "../command.ts";
+import { type Command, checkDrainSettings, splitCommand } from "../command.ts";
 import { type CommandOptions, choice, envName, type Option, readOptions, toggle, UsageError } from "../option-kinds.ts";
 import { dialectOf, ENVOY_COMMANDS } from "./envoy.ts";
 import runCommand from "./run.ts";
@@ -163,8 +163,16 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
       errors.push({ message: error.message, fix: "write the Envoy command after `--`" });
     }
   const read = readLine(command.options, rest, env, unknown);
-  const contradiction = read.unread.some((setting) => setting.startsWith("drain.")) ? undefined : drainContradiction(read.settings.drain);
-  // This program's own lines refuse such settings at start; Contour's and Envoy Gateway's take them, as those tools do.
+  // The program's own rule for settings under which no drain can complete; a dialect's sidecar does not drain.
+  let contradiction: string | undefined;
+  if (!(dialect && role === "sidecar") && !read.unread.some((setting) => setting.startsWith("drain.")))
+    try {
+      checkDrainSettings(read.settings);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      contradiction = error.message;
+    }
+  // This program's own lines refuse such settings at start (exit 2).
   if (contradiction && !dialect)
     read.errors.push({ message: contradiction, fix: "give the drain a deadline longer than its delays, minimum and quiet period" });
   return {
