@@ -110,4 +110,14 @@ describe("the Envoy Gateway swap", () => {
     expect(wired).toBe(1);
     expect(findings.map((finding) => finding.id)).toEqual(["envoy-liveness"]);
   });
+
+  test("a --ready-timeout shorter than the hook's --drain-timeout is an error: Envoy's /shutdown/ready would return mid-drain", () => {
+    const generated = generatedDeployment(60, 10);
+    const manager = generated.spec.template.spec.containers[1];
+    manager.args = ["envoy", "shutdown-manager", "--ready-timeout=30s"];
+    const { findings } = checkPods(podTemplates([{ source: "generated", object: generated }]), readProgram);
+    expect(findings.find((finding) => finding.id === "sidecar-deadline")?.message).toMatch(
+      /the sidecar's --ready-timeout 30s is shorter than the hook's --drain-timeout 1m0s/,
+    );
+  });
 });

@@ -25,19 +25,41 @@ export type ReadSettings<C extends CommandOptions> = { [K in keyof C]: Parsed<C[
 export interface CommonSettings {
   handoff: Pick<HandoffSettings, "readyFile">;
   log: LoggingOptions;
-  drain?: Pick<DrainSettings, "minDrainMs" | "drainTimeoutMs">;
+  drain?: DrainTimes;
+}
+
+/** The drain settings these rules read: the delays before the first count, the minimum, the quiet period, the deadline. */
+type DrainTimes = Pick<
+  DrainSettings,
+  "drainDelayMs" | "healthCheckFailDelayMs" | "checkDelayMs" | "minDrainMs" | "quietPeriodMs" | "drainTimeoutMs"
+>;
+
+/** The least a drain takes: its first count waits for the delays, and it is not complete before its minimum or a quiet period. */
+export function leastDrainMs(drain: DrainTimes): number {
+  const firstCount = drain.drainDelayMs + drain.healthCheckFailDelayMs + drain.checkDelayMs;
+  return Math.max(firstCount, drain.minDrainMs, drain.quietPeriodMs);
+}
+
+/** Why no drain can complete before its deadline with these settings, or undefined when one can. */
+function drainContradiction(drain: DrainTimes): string | undefined {
+  const deadline = drain.drainTimeoutMs;
+  if (deadline === 0) return undefined;
+  const timeout = `--drain-timeout ${formatDuration(deadline)}: every drain would time out`;
+  const delays = drain.drainDelayMs + drain.healthCheckFailDelayMs + drain.checkDelayMs;
+  if (drain.minDrainMs >= deadline) return `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than ${timeout}`;
+  if (delays >= deadline)
+    return `the delays before the first count (--drain-delay, --health-check-fail-delay and --check-delay: ${formatDuration(delays)}) are not shorter than ${timeout}`;
+  if (drain.quietPeriodMs >= deadline) return `--quiet-period ${formatDuration(drain.quietPeriodMs)} is not shorter than ${timeout}`;
+  return undefined;
 }
 
 /**
- * Rejects drain settings that contradict each other: a minimum no drain can reach before its deadline. Only on
- * this program's own command paths: Contour's and Envoy Gateway's command lines are taken as those tools take them.
+ * Rejects drain settings under which no drain can complete. Only on this program's own command paths: Contour's and
+ * Envoy Gateway's command lines are taken as those tools take them.
  */
-export function checkDrainSettings<S extends Pick<CommonSettings, "drain">>(settings: S): S {
-  const { drain } = settings;
-  if (drain && drain.drainTimeoutMs > 0 && drain.minDrainMs >= drain.drainTimeoutMs)
-    throw new UsageError(
-      `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than --drain-timeout ${formatDuration(drain.drainTimeoutMs)}: every drain would time out`,
-    );
+export function checkDrainSettings<S extends { drain?: DrainTimes }>(settings: S): S {
+  const contradiction = settings.drain && drainContradiction(settings.drain);
+  if (contradiction) throw new UsageError(contradiction);
   return settings;
 }
 
