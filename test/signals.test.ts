@@ -56,11 +56,28 @@ describe("SIGTERM before, with and after the hook's /shutdown", () => {
     sidecar.proc.kill("SIGTERM");
     await sidecar.waitForLog((line) => String(line.msg).includes("finishing the drain for 1 waiting"));
     expect(await settlesWithin(500, sidecar.exited)).toBe(false);
-    // No new connections while it finishes.
-    expect(await statusOf(fetch(`${url}/healthz`))).toBe("refused");
+    // It still serves while it finishes: /status says how the drain goes.
+    expect(((await (await fetch(`${url}/status`)).json()) as { phase: string }).phase).toBe("draining");
     fake.setConnections(0);
     expect((await within(3000, waiter)).status).toBe(200);
     expect(await within(3000, sidecar.exited)).toBe(0);
+    expect(sidecar.lines.some((line) => line.msg === "SIGTERM: the drain ended drained (threshold); exiting")).toBe(true);
+  });
+
+  test("while a hook is joined: the sidecar keeps serving it and /status, the hook starts no second drain, the outcome is logged", async () => {
+    const { fake, sidecar, hook, status } = await sidecarScenario({ envoy: { connections: 2 } });
+    const exec = hook();
+    await exec.waitForLog((line) => line.msg === "open connections");
+    sidecar.proc.kill("SIGTERM");
+    await sidecar.waitForLog((line) => String(line.msg).includes("finishing the drain for 1 waiting"));
+    await Bun.sleep(600);
+    expect((await status()).phase).toBe("draining");
+    expect(exec.lines.some((line) => String(line.msg).startsWith("lost the sidecar"))).toBe(false);
+    fake.setConnections(0);
+    expect(await within(3000, exec.exited)).toBe(0);
+    expect(await within(3000, sidecar.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    expect(sidecar.lines.some((line) => line.msg === "drain complete")).toBe(true);
   });
 
   test("no hook on its way: the sidecar exits 0 once --hook-wait has passed", async () => {

@@ -23,18 +23,38 @@ export type ReadSettings<C extends CommandOptions> = { [K in keyof C]: Parsed<C[
 export interface CommonSettings {
   handoff: Pick<HandoffSettings, "readyFile">;
   log: LoggingOptions;
-  drain?: Pick<DrainSettings, "minDrainMs" | "drainTimeoutMs">;
+  drain?: Pick<
+    DrainSettings,
+    "minDrainMs" | "drainTimeoutMs" | "quietPeriodMs" | "drainDelayMs" | "healthCheckFailDelayMs" | "checkDelayMs"
+  >;
 }
 
 /**
- * Rejects drain settings that contradict each other: a minimum no drain can reach before its deadline. Only on
- * this program's own command paths: Contour's and Envoy Gateway's command lines are taken as those tools take them.
+ * Rejects drain settings under which no drain can complete before its deadline: a minimum, a quiet period, or the
+ * waits before the first count that reach it. Every command path that drains Envoy checks them.
  */
 export function checkDrainSettings<S extends Pick<CommonSettings, "drain">>(settings: S): S {
   const { drain } = settings;
-  if (drain && drain.drainTimeoutMs > 0 && drain.minDrainMs >= drain.drainTimeoutMs)
+  if (!drain || drain.drainTimeoutMs === 0) return settings;
+  const deadline = `--drain-timeout ${formatDuration(drain.drainTimeoutMs)}`;
+  const waits: [flag: string, ms: number][] = [
+    ["--drain-delay", drain.drainDelayMs],
+    ["--health-check-fail-delay", drain.healthCheckFailDelayMs],
+    ["--check-delay", drain.checkDelayMs],
+  ];
+  const beforeCount = waits.filter(([, ms]) => ms > 0);
+  const firstCountMs = beforeCount.reduce((sum, [, ms]) => sum + ms, 0);
+  if (drain.minDrainMs >= drain.drainTimeoutMs)
     throw new UsageError(
-      `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than --drain-timeout ${formatDuration(drain.drainTimeoutMs)}: every drain would time out`,
+      `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than ${deadline}: every drain would time out`,
+    );
+  if (drain.quietPeriodMs >= drain.drainTimeoutMs)
+    throw new UsageError(
+      `--quiet-period ${formatDuration(drain.quietPeriodMs)} is not shorter than ${deadline}: every drain would time out`,
+    );
+  if (firstCountMs >= drain.drainTimeoutMs)
+    throw new UsageError(
+      `${beforeCount.map(([flag, ms]) => `${flag} ${formatDuration(ms)}`).join(" + ")} is not shorter than ${deadline}: the first connection count would come after the deadline`,
     );
   return settings;
 }

@@ -40,7 +40,8 @@ export function readProgram(argv: string[], env: Record<string, string>): Progra
   try {
     const rest = args.slice(dialect ? 2 : 1);
     const read = readOptions(command.options, role === "supervisor" ? splitCommand(rest).flags : rest, env);
-    const settings = (dialect ? read : checkDrainSettings(read)) as unknown as ProgramSettings;
+    // A dialect's sidecar does not drain (its hook does): its drain flags are not its own to check.
+    const settings = (dialect && role === "sidecar" ? read : checkDrainSettings(read)) as unknown as ProgramSettings;
     return { command: path, role, dialect: dialect !== undefined, settings };
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

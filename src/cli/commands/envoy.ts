@@ -3,8 +3,11 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
-import type { Command } from "../command.ts";
-import { alias, ignored } from "../option-kinds.ts";
+import type { DrainSettings } from "../../drain/settings.ts";
+import type { HookSettings } from "../../hook/hook.ts";
+import type { SidecarSettings } from "../../sidecar/sidecar.ts";
+import { type Command, checkDrainSettings } from "../command.ts";
+import { alias, ignored, type OptionGroup, readOptions } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
 import { sidecarCommand } from "./shutdown-manager.ts";
@@ -26,7 +29,11 @@ const contourAdmin = {
 // Their end conditions hold unless the quiet period is asked for: off by default on both command lines.
 const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
 const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }), quietPeriodMs: quietPeriodOff };
-const contourCompat = { adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)") };
+const contourCompat = {
+  adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)"),
+};
+// Their hooks drain Envoy themselves and never join the sidecar: of the hand-off, only the ready file is theirs.
+const hookHandoff = { readyFile: handoffOptions.readyFile };
 const contourSidecar = {
   admin: contourAdmin,
   drain: contourDrain,
@@ -38,7 +45,7 @@ const contourSidecar = {
 const contourHook = {
   admin: contourAdmin,
   drain: contourDrain,
-  handoff: handoffOptions,
+  handoff: hookHandoff,
   events: eventOptions,
   log: logOptions,
   compat: contourCompat,
@@ -81,14 +88,32 @@ const gatewaySidecar = {
   events: eventOptions,
   log: logOptions,
 };
-const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, events: eventOptions, log: logOptions };
+const gatewayHook = {
+  admin: gatewayAdmin,
+  drain: gatewayDrain,
+  handoff: { readyFile: gatewayHandoff.readyFile },
+  events: eventOptions,
+  log: logOptions,
+};
 
 /**
- * A dialect's sidecar settings. Their hook carries the drain settings, so the hook leads, as their anchors do:
- * Envoy's /shutdown waits for the drain rather than starting one that would ignore them.
+ * A dialect's sidecar settings: its hook owns the drain, as their anchors do, so Envoy's /shutdown waits for the
+ * hook's ready file and never starts a drain. Drain flags given to it (but its deadline) change nothing: named.
  */
-function hookLed<S extends { sidecar: object }>(settings: S) {
-  return { ...settings, sidecar: { ...settings.sidecar, hookLed: true } };
+function hookOwnsTheDrain(drainTable: OptionGroup) {
+  return <S extends { drain: DrainSettings; sidecar: SidecarSettings["sidecar"] }>(read: S): S => {
+    const defaults = readOptions({ drain: drainTable }, [], {}).drain as Record<string, unknown>;
+    const given = read.drain as unknown as Record<string, unknown>;
+    const ignoredFlags = Object.entries(drainTable)
+      .filter(([key]) => key !== "drainTimeoutMs" && given[key] !== defaults[key])
+      .map(([, option]) => `--${option.flag}`);
+    return { ...read, sidecar: { ...read.sidecar, drainOwner: "hook", ignoredFlags } };
+  };
+}
+
+/** A dialect's hook settings: checked as ours are, and never joining a sidecar (its serve port is none). */
+function drainsItself<S extends Omit<HookSettings, "handoff"> & { handoff: Pick<HookSettings["handoff"], "readyFile"> }>(read: S) {
+  return checkDrainSettings({ ...read, handoff: { ...read.handoff, servePort: 0, shutdownToken: undefined } });
 }
 
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
@@ -99,14 +124,14 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
       description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
       options: contourSidecar,
       examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
-      settings: hookLed,
+      settings: hookOwnsTheDrain(contourDrain),
     }),
     shutdown: hookCommand({
       name: "shutdown",
       description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
       options: contourHook,
       examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
-      settings: (read) => read,
+      settings: drainsItself,
     }),
   },
   "envoy-gateway": {
@@ -115,14 +140,14 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
       description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
       options: gatewaySidecar,
       examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
-      settings: hookLed,
+      settings: hookOwnsTheDrain(gatewaySidecarDrain),
     }),
     shutdown: hookCommand({
       name: "shutdown",
       description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
       options: gatewayHook,
       examples: ["envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s --exit-at-connections=0"],
-      settings: (read) => read,
+      settings: drainsItself,
     }),
   },
 };
