@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import type { StatusReport } from "../src/sidecar/status.ts";
 import { openClients } from "./support/clients.ts";
+import { drainSettings } from "./support/drain-settings.ts";
 import type { FakeEnvoy } from "./support/fake-envoy.ts";
 import { closesAfter, fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
@@ -266,19 +267,7 @@ describe("hostile requests", () => {
 
 /** What a previous release's hook posted to join: its drain settings, here ones that would loosen and unbound a drain. */
 const PREVIOUS_JOIN = JSON.stringify({
-  drain: {
-    drainDelayMs: 0,
-    checkDelayMs: 0,
-    checkIntervalMs: 0,
-    minOpenConnections: 1_000_000,
-    drainTimeoutMs: 2_147_483_648,
-    drainListeners: false,
-    adminUnreachableThreshold: 3,
-    minDrainMs: 0,
-    healthCheckFailDelayMs: 0,
-    quietPeriodMs: 0,
-    quietConnections: 0,
-  },
+  drain: drainSettings({ checkIntervalMs: 0, minOpenConnections: 1_000_000, drainTimeoutMs: 2_147_483_648 }),
 });
 
 describe("request bodies: a previous release's hook, and anything else", () => {

@@ -58,9 +58,9 @@ function pollReport(status: StatusReport): PollReport | undefined {
 const isFinal = (phase: StatusReport["phase"]): phase is FinalPhase => phase !== "idle" && phase !== "draining";
 
 /**
- * Follows the joined sidecar's /status: reports each count it reported; when none came for a check interval, says
- * what the drain waits on; says at once what keeps it from seeing Envoy; calls `onLost` once it stops answering
- * (or answers what this hook cannot read).
+ * Follows the joined sidecar's /status: reports each count it reported; when none came for a check interval (a
+ * second at least), says what the drain waits on; says at once what keeps it from seeing Envoy; calls `onLost` once
+ * it stops answering (or answers what this hook cannot read).
  */
 function followSidecar(port: number, first: StatusReport, onPoll: (report: PollReport) => void, onLost: () => void) {
   const intervalMs = Math.max(100, first.check_interval_seconds * 1000);
@@ -79,7 +79,7 @@ function followSidecar(port: number, first: StatusReport, onPoll: (report: PollR
     const poll = status.reports !== lastReport ? pollReport(status) : undefined;
     lastReport = status.reports;
     if (poll) onPoll(poll);
-    else if (Date.now() - lastSaidAt >= intervalMs && !isFinal(status.phase))
+    else if (Date.now() - lastSaidAt >= Math.max(intervalMs, 1000) && !isFinal(status.phase))
       log.info(`waiting for the sidecar's drain: ${stillWaiting(status)}`);
     else return;
     lastSaidAt = Date.now();
