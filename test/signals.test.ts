@@ -49,10 +49,10 @@ describe("SIGTERM before, with and after the hook's /shutdown", () => {
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
   });
 
-  type Pod = Awaited<ReturnType<typeof sidecarScenario>>;
+  type Scenario = Awaited<ReturnType<typeof sidecarScenario>>;
   test.each([
-    ["Envoy's httpGet /shutdown", (pod: Pod) => pod.shutdown().then((response) => response.status), 200],
-    ["a joined exec hook", (pod: Pod) => pod.hook().exited, 0],
+    ["Envoy's httpGet /shutdown", (pod: Scenario) => pod.shutdown().then((response) => response.status), 200],
+    ["a joined exec hook", (pod: Scenario) => pod.hook().exited, 0],
   ])(
     "after (the race Envoy Gateway users hit): SIGTERM while %s waits: the drain goes on, served, to its logged end",
     async (_, wait, answer) => {

@@ -83,6 +83,7 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
       waitBounded = true;
       void clock.sleep(drainTimeoutMs, stopped.signal).then(
         () => {
+          if (drain.snapshot.phase !== "idle") return; // the ready file came first
           log.warn(`the preStop hook wrote no ready file within ${formatDuration(drainTimeoutMs)}: releasing the waiters`);
           void drain.endWith("timed_out", "timeout");
         },
