@@ -159,7 +159,7 @@ describe("Envoy Gateway's proxy: `envoy-gateway envoy shutdown-manager` and the 
   });
 
   test("a previous release's hook joining the sidecar is answered 409, so it drains Envoy itself; nothing starts a drain there", async () => {
-    const { fake, sidecar, port, hookWith } = await gatewayPod({ connections: 1 });
+    const { fake, sidecar, port, envoyHook, hookWith } = await gatewayPod({ connections: 1 });
     const join = await fetch(`http://127.0.0.1:${port}/shutdown/ready`, {
       method: "POST",
       body: JSON.stringify({ drain: { minOpenConnections: 1_000_000 } }),
@@ -171,6 +171,7 @@ describe("Envoy Gateway's proxy: `envoy-gateway envoy shutdown-manager` and the 
     const hook = hookWith(["--drain-timeout=5s", "--min-drain-duration=0s", "--exit-at-connections=1"]);
     expect(await within(10_000, hook.exited)).toBe(0);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    expect((await within(5000, envoyHook)).status).toBe(200);
     expect(sidecar.lines.some((line) => line.msg === "drain started")).toBe(false);
   });
 });
