@@ -364,30 +364,3 @@ describe("polling pace", () => {
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(300);
   });
 });
-
-describe("a hook joining with its own settings", () => {
-  test("the stricter of each holds: a longer minimum outlasts the drain's own", async () => {
-    const { clock, drain } = setup({}, 1);
-    clock.at(200, () => void drain.join({ ...drainSettings(), minDrainMs: 3000 }));
-    clock.at(500, () => {
-      (drain as unknown as { admin: MemoryEnvoy }).admin.connections = 0;
-    });
-    expect(await clock.run(drain.start())).toMatchObject({ phase: "drained", elapsedMs: 3000 });
-    expect(drain.snapshot.settings.minDrainMs).toBe(3000);
-  });
-
-  test("a longer --drain-delay stretches a wait in progress; one that comes after health checks failed says so", async () => {
-    const early = setup({ drainDelayMs: 500 });
-    early.clock.at(100, () => void early.drain.join({ ...drainSettings(), drainDelayMs: 2000 }));
-    await early.clock.run(early.drain.start());
-    expect(times(early.envoy, "fail")).toEqual([2000]);
-    const late = setup({}, 1);
-    const logs = captureLogs();
-    late.clock.at(300, () => void late.drain.join({ ...drainSettings(), drainDelayMs: 2000 }));
-    late.clock.at(400, () => {
-      late.envoy.connections = 0;
-    });
-    await late.clock.run(late.drain.start());
-    expect(logs.some((line) => line.msg.includes("--drain-delay came after the step it governs"))).toBe(true);
-  });
-});

@@ -54,7 +54,7 @@ describe("Contour's DaemonSet: `contour envoy shutdown-manager` and the preStop 
     };
     expect(hookExecutable).toBe(contourExecutable);
     const contour = await compiledAs(basename(contourExecutable));
-    const { port } = await startSidecar(contour, contourSidecarArgs, env);
+    const { sidecar, port } = await startSidecar(contour, contourSidecarArgs, env);
     // kubelet: Envoy's httpGet /shutdown, and the sidecar's exec hook, at once.
     const envoyHook = fetch(`http://127.0.0.1:${port}/shutdown`);
     const hook = execHook(contour, contourHookArgs, env, port);
@@ -62,6 +62,9 @@ describe("Contour's DaemonSet: `contour envoy shutdown-manager` and the preStop 
     expect((await within(5000, envoyHook)).status).toBe(200);
     expect(readFileSync(join(dir, "ok"), "utf8")).toBe("drained\n");
     expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
+    // The hook drained Envoy; the sidecar only waited for its ready file.
+    expect(hook.lines.some((line) => line.msg === "drain started")).toBe(true);
+    expect(sidecar.lines.some((line) => line.msg === "drain started")).toBe(false);
     // Contour counts HTTP connection managers from the Prometheus output, and begins right after the fail.
     const polls = fake.calls("/stats/prometheus");
     expect(polls.length).toBeGreaterThan(0);
@@ -120,10 +123,10 @@ async function gatewayPod(envoy: FakeEnvoyOptions) {
   const fake = await fakeEnvoy(envoy);
   const env = { ENVOY_SHUTDOWN_ADMIN_ADDRESS: fake.adminAddress, ENVOY_SHUTDOWN_READY_FILE: readyFile };
   const gateway = await compiledAs("envoy-gateway");
-  const { port } = await startSidecar(gateway, ["envoy", "shutdown-manager", "--ready-timeout=610s"], env);
+  const { sidecar, port } = await startSidecar(gateway, ["envoy", "shutdown-manager", "--ready-timeout=610s"], env);
   const envoyHook = fetch(`http://127.0.0.1:${port}/shutdown/ready`);
   const hookWith = (flags: string[]) => execHook(gateway, ["envoy", "shutdown", ...flags], env, port);
-  return { fake, envoyHook, hookWith, readyFile };
+  return { fake, sidecar, port, envoyHook, hookWith, readyFile };
 }
 
 describe("Envoy Gateway's proxy: `envoy-gateway envoy shutdown-manager` and the preStop `envoy-gateway envoy shutdown`", () => {
@@ -146,5 +149,22 @@ describe("Envoy Gateway's proxy: `envoy-gateway envoy shutdown-manager` and the 
     expect(await within(10_000, hook.exited)).toBe(0);
     expect((await within(5000, envoyHook)).status).toBe(200);
     expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
+  });
+
+  test("a previous release's hook joining the sidecar is answered 409, so it drains Envoy itself; nothing starts a drain there", async () => {
+    const { fake, sidecar, port, envoyHook, hookWith } = await gatewayPod({ connections: 1 });
+    const join = await fetch(`http://127.0.0.1:${port}/shutdown/ready`, {
+      method: "POST",
+      body: JSON.stringify({ drain: { minOpenConnections: 1_000_000 } }),
+    });
+    expect(join.status).toBe(409);
+    await Bun.sleep(300);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+    // This release's hook never asks: it drains Envoy and writes the ready file.
+    const hook = hookWith(["--drain-timeout=5s", "--min-drain-duration=0s", "--exit-at-connections=1"]);
+    expect(await within(10_000, hook.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    expect((await within(5000, envoyHook)).status).toBe(200);
+    expect(sidecar.lines.some((line) => line.msg === "drain started")).toBe(false);
   });
 });

@@ -173,7 +173,7 @@ describe("ring 2: sidecar and hook over real HTTP", () => {
   async function runSchedule(seed: number) {
     const r = random(seed);
     const fake = await fakeEnvoy({ connections: r.int(0, 6) });
-    const intervalMs = r.int(20, 80);
+    const intervalMs = r.int(100, 200);
     const adminTimeoutMs = r.int(100, 200);
     const drainTimeoutMs = r.int(300, 800);
     const readyFile = join(tempDir(), "ready");

@@ -134,34 +134,62 @@ describe("joining the sidecar", () => {
     expect(await within(10_000, exec.exited)).toBe(0);
     expect((await sidecarWaiter).status).toBe(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
-    expect(exec.lines.some((line) => line.msg === "joined the sidecar's drain")).toBe(true);
+    expect(exec.lines.some((line) => line.msg === "the sidecar's drain ended")).toBe(true);
     expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
   });
 
-  test("the hook's settings hold in the joined drain: its --min-drain-duration outlasts a drain Envoy's /shutdown started", async () => {
-    const { fake, hook, shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 1 } });
-    const sidecarWaiter = shutdown();
-    while (fake.calls("/healthcheck/fail").length === 0) await Bun.sleep(5);
-    const failedAt = fake.calls("/healthcheck/fail")[0]?.at ?? 0;
-    const exec = hook(["--min-drain-duration", "900ms", "--drain-delay", "1s"]);
-    // Health checks were failed before the hook came: its --drain-delay cannot hold, and the sidecar says so as it joins.
-    await sidecar.waitForLog((line) => String(line.msg).includes("--drain-delay came after the step it governs"));
-    fake.setConnections(0);
-    expect(await within(10_000, exec.exited)).toBe(0);
-    expect((await sidecarWaiter).status).toBe(200);
-    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(900);
+  test("the sidecar's settings govern a joined drain; the hook says so at once, and which they are", async () => {
+    const { fake, hook, status } = await sidecarScenario({ envoy: { connections: 0 } });
+    const started = Date.now();
+    // A merge would hold the drain for the longer minimum, delay and quiet period: the sidecar's own hold instead.
+    const exec = hook(["--min-drain-duration", "3s", "--drain-delay", "3s", "--quiet-period", "2s", "--drain-timeout", "9s"]);
+    const joined = await exec.waitForLog((line) => String(line.msg).startsWith("joined the sidecar's drain"));
+    expect(String(joined.msg)).toContain("the sidecar's flags govern it, this hook's drain flags other than --drain-timeout are not used");
+    expect(String(joined.msg)).toContain(
+      "waiting for ≤ 0 open connections, bounded by this hook's --drain-timeout (9s) and the sidecar's (none)",
+    );
+    expect(joined.governing_settings).toMatchObject({ min_drain_duration: "0s", drain_delay: "0s", quiet_period: "0s" });
+    expect(await within(5000, exec.exited)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect((await status()).drain_settings).toMatchObject({ min_drain_duration: "0s", drain_delay: "0s", check_interval: "100ms" });
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
   });
 
-  test("a hook that joins first sets the drain's pace: its --drain-delay holds", async () => {
-    const { fake, hook, shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 0 } });
-    const started = Date.now();
-    const exec = hook(["--drain-delay", "500ms"]);
-    await sidecar.waitForLog((line) => line.msg === "drain started");
-    const sidecarWaiter = shutdown();
-    expect(await within(10_000, exec.exited)).toBe(0);
-    expect((await sidecarWaiter).status).toBe(200);
-    expect((fake.calls("/healthcheck/fail")[0]?.at ?? 0) - started).toBeGreaterThanOrEqual(500);
+  test("a hook without --drain-timeout cannot unbound the sidecar: its deadline ends the drain, both are told", async () => {
+    const { hook, shutdown, sidecar } = await sidecarScenario({ envoy: { connections: 2 }, flags: ["--drain-timeout", "800ms"] });
+    const exec = hook();
+    await exec.waitForLog((line) => String(line.msg).startsWith("joined the sidecar's drain"));
+    const envoyHook = shutdown();
+    expect((await within(3000, envoyHook)).status).toBe(504);
+    expect(await within(3000, exec.exited)).toBe(1);
+    await sidecar.waitForLog((line) => String(line.msg).startsWith("drain timed out"));
+  });
+
+  test("a drain that already ended: the hook reports its real outcome, and says it came too late to wait", async () => {
+    const { hook, shutdown, readyFile } = await sidecarScenario({ envoy: { connections: 2 }, flags: ["--drain-timeout", "400ms"] });
+    expect((await within(3000, shutdown())).status).toBe(504);
+    const exec = hook(["--min-open-connections", "5"]);
+    expect(await within(3000, exec.exited)).toBe(1);
+    const said = exec.lines.find((line) => String(line.msg).startsWith("the sidecar's drain had already ended"));
+    expect(String(said?.msg)).toContain("timed_out (timeout)");
+    expect(readFileSync(readyFile, "utf8")).toBe("timed_out\n");
+  });
+
+  test("while it waits, a line per check interval says on what; an admin address that never answered is said at once", async () => {
+    const { fake, hook } = await sidecarScenario({ envoy: { connections: 0 }, flags: ["--check-delay", "5s", "--check-interval", "1s"] });
+    fake.stopAdmin();
+    const exec = hook(["--check-delay", "0s", "--drain-timeout", "3s"]);
+    const joinedAt = Date.now();
+    await exec.waitForLog((line) => String(line.msg).includes("the sidecar has had no answer from Envoy's admin API yet"), 3000);
+    // What the sidecar found comes with it, or at its first attempt.
+    await exec.waitForLog((line) => line.level === "warn" && String(line.msg).includes(`connection refused at ${fake.adminAddress}`), 3000);
+    expect(Date.now() - joinedAt).toBeLessThan(2000);
+    const waiting = await exec.waitForLog((line) => String(line.msg).startsWith("waiting for the sidecar's drain"), 3000);
+    expect(String(waiting.msg)).toContain("no connection count yet (the first comes after the sidecar's --check-delay, 5s)");
+    expect(await within(5000, exec.exited)).toBe(1);
+    const lines = exec.lines.filter((line) => String(line.msg).startsWith("waiting for the sidecar's drain")).length;
+    expect(lines).toBeGreaterThanOrEqual(2);
+    expect(lines).toBeLessThanOrEqual(3);
   });
 
   test("--drain-timeout bounds the hook while it is joined: exit 1, said in the log", async () => {
@@ -212,7 +240,7 @@ describe("joining the sidecar", () => {
     const { hook } = await sidecarScenario({ envoy: { connections: 0 }, env });
     const exec = hook();
     expect(await within(5000, exec.exited)).toBe(0);
-    expect(exec.lines.some((line) => line.msg === "joined the sidecar's drain")).toBe(true);
+    expect(exec.lines.some((line) => line.msg === "the sidecar's drain ended")).toBe(true);
   });
 
   test("the hook still completes when kubelet gives up on Envoy's /shutdown", async () => {
@@ -225,5 +253,81 @@ describe("joining the sidecar", () => {
     expect(await abandoned).toBe("aborted");
     expect(await within(5000, exec.exited)).toBe(0);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+});
+
+/** A server on loopback that answers /status with `status` and every /shutdown with 200 at once, counting them. */
+function previousSidecar(status: unknown) {
+  let shutdowns = 0;
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    routes: {
+      "/status": () => Response.json(status),
+      "/shutdown": () => {
+        shutdowns += 1;
+        return new Response("OK");
+      },
+    },
+    fetch: () => new Response("not found\n", { status: 404 }),
+  });
+  onTeardown(() => server.stop(true));
+  return { port: String(server.port), shutdowns: () => shutdowns };
+}
+
+/** The previous release's /status, as its sidecar served it mid-drain: no hand-off protocol, no drain owner. */
+const PREVIOUS_STATUS = {
+  version: "0.0.9",
+  phase: "draining",
+  reason: null,
+  started_at: new Date().toISOString(),
+  finished_at: null,
+  duration_seconds: 1,
+  open_connections: 3,
+  min_open_connections: 0,
+  connections_by_listener: { "0.0.0.0_8080": 3 },
+  new_connections: 0,
+  new_connections_by_listener: {},
+  seconds_since_last_new_connection: null,
+  polls: 4,
+  reports: 2,
+  health_check_fail_posts: 1,
+  admin_errors: { unreachable: 0, timeout: 0, http_status: 0, network: 0, malformed: 0, stats_missing: 0 },
+  envoy_answered: true,
+  envoy_problem: null,
+  waiters: 1,
+  heals: 0,
+  admin_address: "127.0.0.1:9001",
+  check_interval: "5s",
+  check_interval_seconds: 5,
+  drain_timeout: "0s",
+  drain_timeout_seconds: 0,
+  quiet_period: "2s",
+  ready_file: "/admin/ok",
+};
+
+describe("a sidecar of another release, or something that looks like one", () => {
+  test.each([
+    ["a previous release's /status", PREVIOUS_STATUS, "speaks no hand-off protocol of this release"],
+    ["a JSON answer with only a phase", { phase: "draining" }, "speaks no hand-off protocol of this release"],
+    ["a newer protocol", { ...PREVIOUS_STATUS, handoff_protocol: 3 }, "speaks hand-off protocol 3, not 2"],
+    [
+      "this protocol with a field of another form",
+      { ...PREVIOUS_STATUS, handoff_protocol: 2, drain_owner: "sidecar", drain_settings: null, connections_by_listener: [3] },
+      "answers /status without a valid connections_by_listener",
+    ],
+  ])("%s: the hook drains Envoy itself, says why in one line, and shows no stack", async (_, status, why) => {
+    const fake = await fakeEnvoy(closesAfter(1, 200));
+    const sidecar = previousSidecar(status);
+    const { args, readyFile } = fastDrain(fake.adminAddress);
+    const exec = spawnCli(["shutdown", ...args, "--serve-port", sidecar.port]);
+    expect(await within(5000, exec.exited)).toBe(0);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+    expect(sidecar.shutdowns()).toBe(0);
+    const said = exec.lines.filter((line) => String(line.msg).includes("draining Envoy from here instead"));
+    expect(said).toHaveLength(1);
+    expect(String(said[0]?.msg)).toContain(why);
+    expect(exec.stderrText()).not.toMatch(/TypeError|\n\s+at /);
+    expect(readFileSync(readyFile, "utf8")).toBe("drained\n");
   });
 });

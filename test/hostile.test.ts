@@ -87,7 +87,7 @@ describe("hostile connections", () => {
       token: undefined,
       drain,
       counters: { waiters: 0, heals: 0 },
-      settings: { adminAddress: admin.address, envoyAnswered: () => admin.answered, readyFile: undefined },
+      settings: { drainOwner: "sidecar", adminAddress: admin.address, envoyAnswered: () => admin.answered, readyFile: undefined },
       onShutdownRequest: () => drain.start(),
       idleTimeoutS,
     });

@@ -137,6 +137,10 @@ const REJECTED: [flag: string, value: string][] = [
   ["check-delay", "abc"],
   ["check-interval", "0"],
   ["check-interval", "5"],
+  ["check-interval", "1ns"],
+  ["check-interval", "99ms"],
+  ["shutdown-token", "tökén"],
+  ["shutdown-token", "two words"],
   ["min-open-connections", "-1"],
   ["min-open-connections", "1.5"],
   ["min-open-connections", "many"],
@@ -173,7 +177,7 @@ describe("rejected values", () => {
     const covered = new Set(REJECTED.map(([flag]) => flag));
     const flags = Object.values(sidecarCommand).flatMap((group) => Object.values(group).map((option) => option.flag));
     // The ready file's one rule (not a directory) is checked at start: see the test below.
-    expect(flags.filter((flag) => !covered.has(flag)).sort()).toEqual(["ready-file", "serve-address", "shutdown-token"]);
+    expect(flags.filter((flag) => !covered.has(flag)).sort()).toEqual(["ready-file", "serve-address"]);
   });
 
   test("a ready file path that is a directory is rejected before anything starts, by every command that takes one", async () => {
@@ -204,6 +208,17 @@ describe("the CLI on bad usage", () => {
       ["shutdown", "--min-drain-duration", "1m", "--drain-timeout", "30s"],
       /--min-drain-duration 1m0s is not shorter than --drain-timeout 30s/,
     ],
+    [["shutdown", "--check-interval", "1ns"], /--check-interval "1ns" is not valid: expected a Go duration of at least 100ms/],
+    [["shutdown-manager", "--shutdown-token", "tökén"], /--shutdown-token "tökén" is not valid: expected a token of visible ASCII/],
+    // Settings under which no drain can complete, on every command path that drains.
+    [
+      ["shutdown", "--drain-delay", "1s", "--check-delay", "1s", "--quiet-period", "0s", "--drain-timeout", "2s"],
+      /--drain-delay 1s \+ --check-delay 1s is not shorter than --drain-timeout 2s: the first connection count would come after the deadline/,
+    ],
+    [["shutdown-manager", "--quiet-period", "5s", "--drain-timeout", "5s"], /--quiet-period 5s is not shorter than --drain-timeout 5s/],
+    [["run", "--drain-timeout", "30s", "--", "true"], /--check-delay 1m0s is not shorter than --drain-timeout 30s/],
+    [["envoy", "shutdown", "--check-delay", "5s", "--drain-timeout", "3s"], /--check-delay 5s is not shorter than --drain-timeout 3s/],
+    [["envoy", "shutdown", "--min-drain-duration", "3s", "--drain-timeout", "3s"], /--min-drain-duration 3s is not shorter/],
   ])("%p exits 2 with one line", async (args, message) => {
     const cli = spawnCli(args);
     expect(await cli.exited).toBe(2);

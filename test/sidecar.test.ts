@@ -1,7 +1,9 @@
 /** The sidecar as a process: its endpoints, the shared drain, the hand-off by ready file, its start-up check of Envoy. */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import type { StatusReport } from "../src/sidecar/status.ts";
 import { openClients } from "./support/clients.ts";
+import { drainSettings } from "./support/drain-settings.ts";
 import type { FakeEnvoy } from "./support/fake-envoy.ts";
 import { closesAfter, fakeEnvoy, fastDrain } from "./support/fixtures.ts";
 import { spawnCli, startManager, within } from "./support/process.ts";
@@ -260,5 +262,88 @@ describe("hostile requests", () => {
     expect((await shutdown({ method: "POST", body: "a".repeat(64 * 1024) })).status).toBe(413);
     await Bun.sleep(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+  });
+});
+
+/** What a previous release's hook posted to join: its drain settings, here ones that would loosen and unbound a drain. */
+const PREVIOUS_JOIN = JSON.stringify({
+  drain: drainSettings({ checkIntervalMs: 0, minOpenConnections: 1_000_000, drainTimeoutMs: 2_147_483_648 }),
+});
+
+describe("request bodies: a previous release's hook, and anything else", () => {
+  test("a previous release's join body over loopback joins the drain on the sidecar's own settings, said once", async () => {
+    const { fake, shutdown, sidecar, status } = await sidecarScenario({ envoy: { connections: 3 }, flags: ["--drain-timeout", "1500ms"] });
+    const joins = [shutdown({ method: "POST", body: PREVIOUS_JOIN }), shutdown({ method: "POST", body: PREVIOUS_JOIN })];
+    await sidecar.waitForLog((line) => line.msg === "open connections");
+    // 1,000,000 connections would be "drained" at once, a deadline past 2^31 ms would end it at once: neither holds.
+    expect((await status()).phase).toBe("draining");
+    expect((await status()).drain_settings).toMatchObject({ min_open_connections: 0, check_interval: "100ms", drain_timeout: "1.5s" });
+    const answers = await within(5000, Promise.all(joins));
+    expect(answers.map((answer) => answer.status)).toEqual([504, 504]);
+    expect((await status()).polls).toBeLessThan(40);
+    const said = sidecar.lines.filter((line) => String(line.msg).startsWith("a previous release's hook sent its drain settings: ignored"));
+    expect(said).toHaveLength(1);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(1);
+  });
+
+  test.each([
+    ["not JSON", "drain now"],
+    ["an array", "[1]"],
+    ["no drain object", "{}"],
+    ["a drain that is no object", '{"drain": 5}'],
+  ])("a body that is %s is refused with 400 and starts nothing", async (_, body) => {
+    const { fake, shutdown, status } = await sidecarScenario({ envoy: { connections: 0 } });
+    const answer = await shutdown({ method: "POST", body });
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toContain("expected no body");
+    await Bun.sleep(150);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+    expect((await status()).phase).toBe("idle");
+  });
+});
+
+/** Contour's sidecar command line (the source run under any other name is Contour's dialect) against a fake Envoy. */
+async function contourSidecar(flags: string[] = []) {
+  const fake = await fakeEnvoy({ connections: 1 });
+  const { readyFile } = fastDrain(fake.adminAddress);
+  const cli = spawnCli(["envoy", "shutdown-manager", "--serve-port", "0", "--serve-address", "127.0.0.1", ...flags], {
+    env: { ENVOY_SHUTDOWN_ADMIN_ADDRESS: fake.adminAddress, ENVOY_SHUTDOWN_READY_FILE: readyFile },
+  });
+  const listening = await cli.waitForLog((line) => line.msg === "shutdown-manager listening");
+  const url = `http://127.0.0.1:${listening.port}`;
+  return { fake, cli, readyFile, url, shutdown: (init?: RequestInit) => fetch(`${url}/shutdown`, init) };
+}
+
+describe("on Contour's and Envoy Gateway's command lines the hook owns the drain", () => {
+  test("no /shutdown starts a drain: a join body or this release's hand-off is answered 409, Envoy's GET waits for the ready file", async () => {
+    const { fake, readyFile, shutdown, url } = await contourSidecar();
+    const body = await shutdown({ method: "POST", body: PREVIOUS_JOIN });
+    expect(body.status).toBe(409);
+    expect(await body.text()).toContain("the preStop hook drains it and writes the ready file");
+    expect((await shutdown({ method: "POST", headers: { "x-envoy-shutdown-handoff": "2" } })).status).toBe(409);
+    let answered = false;
+    const envoyHook = shutdown().then((response) => {
+      answered = true;
+      return response.status;
+    });
+    const ready = fetch(`${url}/shutdown/ready`).then((response) => response.status);
+    await Bun.sleep(400);
+    expect(answered).toBe(false);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+    const status = (await (await fetch(`${url}/status`)).json()) as StatusReport;
+    expect(status).toMatchObject({ handoff_protocol: 2, drain_owner: "hook", drain_settings: null, phase: "idle", waiters: 2 });
+    writeFileSync(readyFile, "drained\n");
+    expect(await within(2000, Promise.all([envoyHook, ready]))).toEqual([200, 200]);
+    expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+  });
+
+  test("its own deadline bounds the wait for the ready file; drain flags it does not use are named at start", async () => {
+    const { shutdown, cli } = await contourSidecar(["--drain-timeout", "600ms", "--check-delay", "5s", "--min-open-connections", "3"]);
+    const warning = await cli.waitForLog((line) => String(line.msg).includes(": ignored, the preStop hook drains Envoy"));
+    expect(String(warning.msg)).toStartWith("--check-delay, --min-open-connections: ignored");
+    const started = Date.now();
+    expect((await within(3000, shutdown())).status).toBe(504);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    await cli.waitForLog((line) => String(line.msg).startsWith("the preStop hook wrote no ready file within 600ms"));
   });
 });

@@ -30,7 +30,7 @@ test(`${CYCLES} cycles of start, connect, /shutdown, drained, stop`, async () =>
   const flags = ["--admin-address", fake.adminAddress, "--serve-address", "127.0.0.1", "--serve-port", "0"];
   const settings = readOptions(
     sidecarCommand,
-    [...flags, "--check-delay", "0s", "--check-interval", "20ms", "--quiet-period", "0s", "--ready-file", join(tempDir(), "ready")],
+    [...flags, "--check-delay", "0s", "--check-interval", "100ms", "--quiet-period", "0s", "--ready-file", join(tempDir(), "ready")],
     {},
   );
   const fds: number[] = [];

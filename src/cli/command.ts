@@ -44,12 +44,20 @@ export function leastDrainMs(drain: DrainTimes): number {
 function drainContradiction(drain: DrainTimes): string | undefined {
   const deadline = drain.drainTimeoutMs;
   if (deadline === 0) return undefined;
-  const timeout = `--drain-timeout ${formatDuration(deadline)}: every drain would time out`;
-  const delays = drain.drainDelayMs + drain.healthCheckFailDelayMs + drain.checkDelayMs;
-  if (drain.minDrainMs >= deadline) return `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than ${timeout}`;
-  if (delays >= deadline)
-    return `the delays before the first count (--drain-delay, --health-check-fail-delay and --check-delay: ${formatDuration(delays)}) are not shorter than ${timeout}`;
-  if (drain.quietPeriodMs >= deadline) return `--quiet-period ${formatDuration(drain.quietPeriodMs)} is not shorter than ${timeout}`;
+  const timeout = `--drain-timeout ${formatDuration(deadline)}`;
+  const waits: [flag: string, ms: number][] = [
+    ["--drain-delay", drain.drainDelayMs],
+    ["--health-check-fail-delay", drain.healthCheckFailDelayMs],
+    ["--check-delay", drain.checkDelayMs],
+  ];
+  const beforeCount = waits.filter(([, ms]) => ms > 0);
+  const firstCountMs = beforeCount.reduce((sum, [, ms]) => sum + ms, 0);
+  if (drain.minDrainMs >= deadline)
+    return `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than ${timeout}: every drain would time out`;
+  if (drain.quietPeriodMs >= deadline)
+    return `--quiet-period ${formatDuration(drain.quietPeriodMs)} is not shorter than ${timeout}: every drain would time out`;
+  if (firstCountMs >= deadline)
+    return `${beforeCount.map(([flag, ms]) => `${flag} ${formatDuration(ms)}`).join(" + ")} is not shorter than ${timeout}: the first connection count would come after the deadline`;
   return undefined;
 }
 

@@ -57,11 +57,11 @@ function option<T>(flag: string, spec: Omit<Option<T>, "flag" | "boolean"> & { b
   return { flag, boolean: false, ...spec };
 }
 
-/** A Go duration in milliseconds, no longer than a timer can hold; `positive` rejects 0. */
-export function duration(flag: string, defaultValue: string, description: string, { positive = false } = {}): Option<number> {
+/** A Go duration in milliseconds, no longer than a timer can hold; `positive` rejects 0, `minMs` anything shorter. */
+export function duration(flag: string, defaultValue: string, description: string, { positive = false, minMs = 0 } = {}): Option<number> {
   // Worded only when a value is refused: declaring the flags is part of every start.
-  const expected = () =>
-    `a Go duration${positive ? " greater than zero" : ""} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
+  const least = minMs > 0 ? ` of at least ${formatDuration(minMs)}` : positive ? " greater than zero" : "";
+  const expected = () => `a Go duration${least} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
   return option(flag, {
     default: defaultValue,
     display: (text) => formatDuration(parseDuration(text) ?? 0),
@@ -69,7 +69,7 @@ export function duration(flag: string, defaultValue: string, description: string
     valueHint: "duration",
     parse(text) {
       const ms = parseDuration(text);
-      if (ms === undefined || ms > MAX_DURATION_MS || (positive && ms <= 0)) throw new InvalidValue(expected());
+      if (ms === undefined || ms > MAX_DURATION_MS || (positive && ms <= 0) || ms < minMs) throw new InvalidValue(expected());
       return ms;
     },
   });

@@ -1,5 +1,6 @@
 /** Every flag, declared once, in groups keyed by the settings field each fills in its wing. */
 
+import { FASTEST_POLL_MS } from "../drain/settings.ts";
 import { parseAdminAddress } from "../envoy/address.ts";
 import { CONNECTION_STATS } from "../envoy/stats.ts";
 import { InvalidValue } from "../errors.ts";
@@ -19,6 +20,16 @@ function parseListenerPatterns(value: string): RegExp[] {
         throw new InvalidValue(`comma-separated regular expressions (${JSON.stringify(pattern)} does not compile)`);
       }
     });
+}
+
+/**
+ * A bearer token, or none for an empty value. Visible ASCII only: kubelet sends an httpGet header's value as bytes,
+ * so any other character (or a space, trimmed off a header) could never match.
+ */
+function parseShutdownToken(token: string): string | undefined {
+  if (token === "") return undefined;
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new InvalidValue("a token of visible ASCII characters (no spaces, no other characters)");
+  return token;
 }
 
 /** A ready file path, or none for an empty value (what is at the path is checked when the command starts). */
@@ -55,8 +66,8 @@ export const drainOptions = {
   checkIntervalMs: duration(
     "check-interval",
     "5s",
-    "The longest between connection counts; near the drain's end it counts up to ten times a second",
-    { positive: true },
+    "The longest between connection counts (100ms at least); near the drain's end it counts up to ten times a second",
+    { minMs: FASTEST_POLL_MS },
   ),
   minOpenConnections: count("min-open-connections", "0", "The drain is complete when open downstream connections are at or below this"),
   drainTimeoutMs: duration(
@@ -114,8 +125,8 @@ export const handoffOptions = {
   shutdownToken: text("shutdown-token", {
     default: undefined,
     valueHint: "token",
-    description: "When set, /shutdown requires `Authorization: Bearer <token>`",
-    parse: (token: string) => (token === "" ? undefined : token),
+    description: "When set, /shutdown requires `Authorization: Bearer <token>` (visible ASCII characters, no spaces)",
+    parse: parseShutdownToken,
     emptyMeansNone: true,
   }),
 } as const satisfies OptionGroup;

@@ -7,7 +7,7 @@ import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
 import { type Clock, realClock, untilAborted } from "../wait.ts";
 import { NewConnections } from "./new-connections.ts";
-import { type DrainSettings, strictest } from "./settings.ts";
+import { type DrainSettings, FASTEST_POLL_MS } from "./settings.ts";
 
 export const DRAIN_PHASES = ["idle", "draining", "drained", "timed_out", "failed"] as const;
 export type DrainPhase = (typeof DRAIN_PHASES)[number];
@@ -68,7 +68,7 @@ export interface DrainSnapshot {
   healthCheckFailPosts: number;
   adminErrors: Record<AdminErrorKind, number>;
   problem: EnvoyProblem | undefined;
-  /** The settings the drain runs with: its own, tightened by each hook that joined. */
+  /** The settings the drain runs with: those of the process that owns it, fixed when it is made. */
   settings: DrainSettings;
 }
 
@@ -153,8 +153,6 @@ const NO_LISTENERS: Map<string, number> = new Map();
 
 /** Open connections this close to the threshold count as the drain's end being near: poll fast. */
 const NEAR_END_CONNECTIONS = 10;
-/** The fastest the drain polls near its end: it notices the end within about this long. */
-const FASTEST_POLL_MS = 100;
 /** A poll waits at least this many times the previous poll's own duration, so Envoy spends at most 1/10 of its time answering. */
 const POLL_COST_FACTOR = 10;
 
@@ -164,11 +162,8 @@ export class Drain {
   // Made when first needed: an idle sidecar's start stays small (footprint.ts: JavaScriptCore's warm-up).
   private finished: PromiseWithResolvers<DrainOutcome> | undefined;
   private readonly ended = new AbortController();
-  /** Aborted (and replaced) whenever a joining hook tightens the settings: waits in progress measure again. */
-  private settingsChanged: AbortController | undefined;
   private consecutiveRefusals = 0;
   private announcedProblem: EnvoyProblem["kind"] | undefined;
-  private healthChecksFailedAt: number | undefined;
   private listenersDrained = false;
   /** Made when the drain starts: an idle sidecar's start stays small. */
   private arrivalsSeen: NewConnections | undefined;
@@ -241,31 +236,19 @@ export class Drain {
     return this.finished.promise;
   }
 
-  /**
-   * A hook joins with its own settings: from now on the drain runs on the stricter of each (`replace`: on the
-   * hook's alone, for a sidecar whose drain settings are its hook's), and waits in progress measure again. What
-   * already happened cannot wait longer, and says so.
-   */
-  join(settings: DrainSettings, replace = false): Promise<DrainOutcome> {
-    if (this.snapshot.phase === "idle" || this.snapshot.phase === "draining") {
-      const before = this.settings;
-      this.snapshot.settings = replace && this.running === undefined ? settings : strictest(before, settings);
-      this.warnTooLate(before);
-      this.settingsChanged?.abort();
-      this.settingsChanged = undefined;
-    }
-    return this.start();
-  }
-
   /** Ends the drain with an outcome reached elsewhere: the hook's ready file, a second signal, Envoy's exit. */
   endWith(phase: FinalPhase, reason: DrainReason): Promise<DrainOutcome> {
     this.end(phase, reason);
     return this.start();
   }
 
-  /** Ends a drain whose admin address has never answered (the supervisor's bound); true if it did. */
-  endIfNeverAnswered(): boolean {
-    if (!this.neverAnswered()) return false;
+  /**
+   * Ends a drain to which Envoy's admin API has given no usable answer (no health-check fail taken, no count read):
+   * the address is silent, or answers as something else would (the supervisor's bound); true if it did.
+   */
+  endIfNoUsableAnswer(): boolean {
+    const { phase, openConnections, healthCheckFailPosts } = this.snapshot;
+    if (phase !== "draining" || openConnections !== undefined || healthCheckFailPosts > 0) return false;
     this.end("failed", "envoy_unreachable");
     return true;
   }
@@ -281,23 +264,6 @@ export class Drain {
     }
     if (!problem) this.announcedProblem = undefined;
     this.snapshot.problem = problem;
-  }
-
-  /** Says which of a joining hook's settings came after the step they govern, so they could not apply. */
-  private warnTooLate(before: DrainSettings): void {
-    const late: string[] = [];
-    const after = this.settings;
-    const failedAt = this.healthChecksFailedAt;
-    const startedAt = this.snapshot.startedAt;
-    if (failedAt !== undefined && startedAt !== undefined) {
-      if (after.drainDelayMs > before.drainDelayMs && startedAt + after.drainDelayMs > failedAt) late.push("--drain-delay");
-      if (after.healthCheckFailDelayMs > before.healthCheckFailDelayMs) late.push("--health-check-fail-delay");
-      if (after.checkDelayMs > before.checkDelayMs && this.snapshot.reports > 0) late.push("--check-delay");
-    }
-    if (late.length > 0)
-      log.warn(`a joining hook's ${late.join(", ")} came after the step it governs: the drain had already passed it`, {
-        health_checks_failed_after: formatDuration((failedAt ?? 0) - (startedAt ?? 0)),
-      });
   }
 
   private end(phase: FinalPhase, reason: DrainReason): void {
@@ -331,11 +297,12 @@ export class Drain {
     return this.finish(ended);
   }
 
-  /** Ends the drain when --drain-timeout passes (as it stands, a joining hook may move it): failed if the address only ever refused, else timed out. */
+  /** Ends the drain when --drain-timeout passes: failed if the address only ever refused, else timed out. */
   private async deadline(): Promise<void> {
-    const startedAt = this.snapshot.startedAt ?? this.clock.now();
+    const { drainTimeoutMs } = this.settings;
+    if (drainTimeoutMs === 0) return;
     try {
-      await this.waitSince(startedAt, () => this.settings.drainTimeoutMs || undefined);
+      await this.wait(drainTimeoutMs);
     } catch {
       return; // the drain ended first
     }
@@ -371,12 +338,10 @@ export class Drain {
 
   /** The steps in order; each wait and each admin call ends early when the drain ends. */
   private async sequence(): Promise<DrainEnded> {
-    const startedAt = this.snapshot.startedAt ?? this.clock.now();
-    await this.waitSince(startedAt, () => this.settings.drainDelayMs);
+    await this.wait(this.settings.drainDelayMs);
     if (this.settings.healthCheckFailDelayMs > 0) {
       await this.drainListeners();
-      const listenersAt = this.clock.now();
-      await this.waitSince(listenersAt, () => this.settings.healthCheckFailDelayMs);
+      await this.wait(this.settings.healthCheckFailDelayMs);
     }
     await this.failHealthChecks();
     const failedAt = this.clock.now();
@@ -405,14 +370,15 @@ export class Drain {
    * These counts are neither reported nor able to end the drain: the first reported count still comes after the delay.
    */
   private async watchArrivalsUntil(failedAt: number): Promise<void> {
-    const delay = () => this.settings.checkDelayMs;
-    await this.waitSince(failedAt, () => Math.max(0, delay() - this.settings.quietPeriodMs));
-    while (this.settings.quietPeriodMs > 0 && this.clock.now() < failedAt + delay()) {
+    const { checkDelayMs, quietPeriodMs, checkIntervalMs } = this.settings;
+    const countsAt = failedAt + checkDelayMs;
+    await this.waitUntil(countsAt - quietPeriodMs);
+    const pace = Math.min(checkIntervalMs, Math.max(FASTEST_POLL_MS, quietPeriodMs / 4));
+    while (quietPeriodMs > 0 && this.clock.now() < countsAt) {
       await this.poll();
-      const pace = Math.min(this.settings.checkIntervalMs, Math.max(FASTEST_POLL_MS, this.settings.quietPeriodMs / 4));
-      await this.waitSince(this.clock.now(), () => Math.min(pace, failedAt + delay() - this.clock.now()));
+      await this.waitUntil(Math.min(this.clock.now() + pace, countsAt));
     }
-    await this.waitSince(failedAt, delay);
+    await this.waitUntil(countsAt);
   }
 
   /** The count is at the threshold, the minimum duration has passed, and no new connection broke the quiet period. */
@@ -441,27 +407,9 @@ export class Drain {
     return this.clock.sleep(ms, this.ended.signal);
   }
 
-  /**
-   * Waits until `from` plus the length `ms()` gives (undefined: for ever), measuring again whenever a joining hook
-   * changes the settings; rejects when the drain ends.
-   */
-  private async waitSince(from: number, ms: () => number | undefined): Promise<void> {
-    for (;;) {
-      const length = ms();
-      const remaining = length === undefined ? undefined : from + length - this.clock.now();
-      if (remaining !== undefined && remaining <= 0) return;
-      this.settingsChanged ??= new AbortController();
-      const changed = this.settingsChanged.signal;
-      const signal = AbortSignal.any([this.ended.signal, changed]);
-      try {
-        if (remaining === undefined)
-          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-        else await this.clock.sleep(remaining, signal);
-        return;
-      } catch (error) {
-        if (this.ended.signal.aborted || !changed.aborted) throw this.ended.signal.reason ?? error;
-      }
-    }
+  /** Waits until the clock reads `at` (at once if it has passed); rejects when the drain ends. */
+  private waitUntil(at: number): Promise<void> {
+    return this.wait(at - this.clock.now());
   }
 
   /** Milliseconds until the drain gives up, by its own deadline or the outer one, whichever comes first. */
@@ -485,7 +433,12 @@ export class Drain {
     else if (outcome.phase === "timed_out") {
       const by = this.endedByOuter ? ` ${this.endedByOuter.what}` : "";
       log.warn(`drain timed out${by}; ${this.lastCountText()}`, { ...fields, ...this.holders() });
-    } else if (outcome.reason === "envoy_unreachable")
+    } else if (outcome.reason === "envoy_unreachable" && this.admin.answered)
+      log.error(
+        `drain failed: the admin address ${this.admin.address} answers, but not as Envoy's admin API; check --admin-address`,
+        fields,
+      );
+    else if (outcome.reason === "envoy_unreachable")
       log.error(`drain failed: Envoy's admin API never answered at ${this.admin.address}; check --admin-address`, fields);
     else log.error("drain failed", fields);
     if (this.events && this.eventsPosted.length > 0) this.eventsPosted.push(this.events.finished(outcome, this.snapshot));
@@ -551,14 +504,12 @@ export class Drain {
       const result = await this.attempt((cancel) => this.admin.failHealthChecks(cancel));
       if (result.ok) {
         this.snapshot.healthCheckFailPosts += 1;
-        this.healthChecksFailedAt = this.clock.now();
         log.info("Envoy is failing health checks", { admin_address: this.admin.address, attempt });
         return;
       }
       log.warn(`could not fail Envoy's health checks: ${result.error.message}`, { attempt, attempts });
       if (attempt < attempts) await this.wait(firstDelayMs * factor ** (attempt - 1));
     }
-    this.healthChecksFailedAt = this.clock.now();
     log.error("giving up on POST /healthcheck/fail for now; polling connections, and failing them again while Envoy reports live");
   }
 

@@ -1,6 +1,5 @@
-/** The drain's settings: what the CLI builds from flags, what a joining hook sends, and how two sets combine. */
+/** The drain's settings, as the CLI builds them from the flags of the process that owns the drain. */
 
-/** The drain's own settings; the CLI builds them from flags, a joining hook sends its own with the join. */
 export interface DrainSettings {
   /** Wait before failing health checks, so load balancers notice the pod is terminating. */
   drainDelayMs: number;
@@ -29,48 +28,5 @@ export interface DrainSettings {
   quietConnections: number;
 }
 
-type Combine = "max" | "min" | "or";
-
-/**
- * How each setting combines when a hook joins a drain: the stricter value wins, the one that waits longer and asks
- * more before calling the drain done. A deadline of 0 (none) is the longest.
- */
-const STRICTER: Record<keyof DrainSettings, Combine> = {
-  drainDelayMs: "max",
-  checkDelayMs: "max",
-  checkIntervalMs: "min",
-  minOpenConnections: "min",
-  drainTimeoutMs: "max",
-  drainListeners: "or",
-  adminUnreachableThreshold: "max",
-  minDrainMs: "max",
-  healthCheckFailDelayMs: "max",
-  quietPeriodMs: "max",
-  quietConnections: "min",
-};
-
-/** The stricter of two values of one setting. */
-function stricterValue(key: keyof DrainSettings, a: number | boolean, b: number | boolean): number | boolean {
-  const rule = STRICTER[key];
-  if (rule === "or") return Boolean(a) || Boolean(b);
-  if (key === "drainTimeoutMs" && (a === 0 || b === 0)) return 0;
-  return rule === "max" ? Math.max(Number(a), Number(b)) : Math.min(Number(a), Number(b));
-}
-
-/** Both sets of settings, each taken at its stricter value. */
-export function strictest(a: DrainSettings, b: DrainSettings): DrainSettings {
-  const keys = Object.keys(STRICTER) as (keyof DrainSettings)[];
-  return Object.fromEntries(keys.map((key) => [key, stricterValue(key, a[key], b[key])])) as unknown as DrainSettings;
-}
-
-/** Reads drain settings sent as JSON (a hook joining the sidecar); a string says what is wrong with them. */
-export function parseDrainSettings(value: unknown): DrainSettings | string {
-  if (typeof value !== "object" || value === null) return "expected a JSON object of drain settings";
-  const record = value as Record<string, unknown>;
-  for (const [key, rule] of Object.entries(STRICTER)) {
-    const field = record[key];
-    const valid = rule === "or" ? typeof field === "boolean" : typeof field === "number" && Number.isSafeInteger(field) && field >= 0;
-    if (!valid) return `drain setting ${key} is missing or not a ${rule === "or" ? "boolean" : "whole number of 0 or more"}`;
-  }
-  return Object.fromEntries(Object.keys(STRICTER).map((key) => [key, record[key]])) as unknown as DrainSettings;
-}
+/** The fastest the drain polls near its end, and the shortest --check-interval: it notices the end within about this long. */
+export const FASTEST_POLL_MS = 100;

@@ -1,4 +1,7 @@
-/** The preStop exec hook: join the sidecar's drain if one answers on loopback, else drain Envoy from here. */
+/**
+ * The preStop exec hook: on this program's own command lines, join the drain of a sidecar that answers on loopback
+ * (its settings govern), else drain Envoy from here on the hook's own; on Contour's and Envoy Gateway's, drain from here.
+ */
 import { Drain, type FinalPhase, type OuterDeadline, type PollReport } from "../drain/drain.ts";
 import { type HandoffSettings, writeReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
@@ -7,7 +10,15 @@ import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../en
 import { errorMessage } from "../errors.ts";
 import { podEventsOnDemand, podGraceDeadlineOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
-import { fetchStatus, SIDECAR_ANSWER_TIMEOUT_MS, SidecarUnavailable, sidecarURL } from "../sidecar/client.ts";
+import {
+  fetchStatus,
+  HANDOFF_HEADER,
+  HANDOFF_PROTOCOL,
+  handoffProblem,
+  SIDECAR_ANSWER_TIMEOUT_MS,
+  SidecarUnavailable,
+  sidecarURL,
+} from "../sidecar/client.ts";
 import type { StatusReport } from "../sidecar/status.ts";
 
 export interface HookSettings {
@@ -46,21 +57,72 @@ function pollReport(status: StatusReport): PollReport | undefined {
   };
 }
 
-/** Follows the joined sidecar's /status: reports each count it reported, and calls `onLost` once it stops answering. */
-function followSidecar(port: number, intervalMs: number, onPoll: (report: PollReport) => void, onLost: () => void) {
-  let lastReport = 0;
+/** Whether a phase is a drain's end. */
+const isFinal = (phase: StatusReport["phase"]): phase is FinalPhase => phase !== "idle" && phase !== "draining";
+
+/**
+ * Follows the joined sidecar's /status: reports each count it reported; when none came for a check interval (a
+ * second at least), says what the drain waits on; says at once what keeps it from seeing Envoy; calls `onLost` once
+ * it stops answering (or answers what this hook cannot read).
+ */
+function followSidecar(port: number, first: StatusReport, onPoll: (report: PollReport) => void, onLost: () => void) {
+  const intervalMs = Math.max(100, first.check_interval_seconds * 1000);
+  let lastReport = first.reports;
+  let lastSaidAt = Date.now();
+  let problem = first.envoy_problem?.message;
   let failures = 0;
   const report = async () => {
     const status = await fetchStatus(port).catch(() => undefined);
-    failures = status ? 0 : failures + 1;
+    const readable = status !== undefined && handoffProblem(status) === undefined;
+    failures = readable ? 0 : failures + 1;
     if (failures >= SIDECAR_LOST_AFTER) onLost();
-    if (!status || status.reports === lastReport) return;
+    if (!status || !readable) return;
+    if (status.envoy_problem && status.envoy_problem.message !== problem) log.warn(`the sidecar reports: ${status.envoy_problem.message}`);
+    problem = status.envoy_problem?.message;
+    const poll = status.reports !== lastReport ? pollReport(status) : undefined;
     lastReport = status.reports;
-    const poll = pollReport(status);
     if (poll) onPoll(poll);
+    else if (Date.now() - lastSaidAt >= Math.max(intervalMs, 1000) && !isFinal(status.phase))
+      log.info(`waiting for the sidecar's drain: ${stillWaiting(status)}`);
+    else return;
+    lastSaidAt = Date.now();
   };
-  const timer = setInterval(report, intervalMs);
+  const timer = setInterval(report, Math.min(intervalMs, 1000));
   return { report, stop: () => clearInterval(timer) };
+}
+
+/** What a joined drain is still waiting on, from the sidecar's /status. */
+function stillWaiting(status: StatusReport): string {
+  const elapsed = formatDuration((status.duration_seconds ?? 0) * 1000);
+  const errors = Object.entries(status.admin_errors).filter(([, n]) => n > 0);
+  const trouble = errors.length > 0 ? `; admin errors so far: ${errors.map(([kind, n]) => `${kind}=${n}`).join(" ")}` : "";
+  const counted =
+    status.open_connections === null
+      ? `no connection count yet (the first comes after the sidecar's --check-delay, ${String(status.drain_settings?.check_delay ?? "?")})`
+      : `${status.open_connections} open connections at the last count`;
+  return `${counted}, ${elapsed} elapsed${trouble}`;
+}
+
+/** What ends a drain under the sidecar's settings, as a clause: "≤ 0 open connections, no new connection for 2s". */
+function endCondition(status: StatusReport): string {
+  const minimum = status.drain_settings?.min_drain_duration;
+  return [
+    `≤ ${status.min_open_connections} open connections`,
+    ...(status.quiet_period !== "0s" ? [`no new connection for ${status.quiet_period}`] : []),
+    ...(typeof minimum === "string" && minimum !== "0s" ? [`at least ${minimum} of draining`] : []),
+  ].join(", ");
+}
+
+/** Says, as the hook joins, whose settings govern the drain, what it waits for, and what bounds the wait. */
+function announceJoin(port: number, status: StatusReport, settings: HookSettings): void {
+  const own = settings.drain.drainTimeoutMs;
+  const theirs = status.drain_timeout === "0s" ? "none" : status.drain_timeout;
+  log.info(
+    `joined the sidecar's drain on port ${port}: the sidecar's flags govern it, this hook's drain flags other than --drain-timeout are not used; waiting for ${endCondition(status)}, bounded by this hook's --drain-timeout (${own > 0 ? formatDuration(own) : "none"}) and the sidecar's (${theirs})`,
+    { phase: status.phase, governing_settings: status.drain_settings },
+  );
+  if (!status.envoy_answered)
+    log.warn(`the sidecar has had no answer from Envoy's admin API yet${status.envoy_problem ? `: ${status.envoy_problem.message}` : ""}`);
 }
 
 /** The hook's deadline (its own, or the pod's grace period: the signal's reason) passed while it was joining or joined. */
@@ -85,9 +147,9 @@ function abortAtOuterDeadline(outer: Promise<OuterDeadline | undefined> | undefi
 }
 
 /**
- * Joins the drain of a sidecar on 127.0.0.1, sending this hook's drain settings so that they hold there too, bounded
- * by the hook's deadline. Resolves with the drain's phase, or undefined when this process should drain Envoy itself:
- * no sidecar, one that does not answer in time, or one lost.
+ * Joins the drain of a sidecar on 127.0.0.1, whose settings govern it, waiting for its end bounded by the hook's own
+ * deadline. Resolves with the drain's phase, or undefined when this process should drain Envoy itself: no sidecar,
+ * one that does not answer in time or as this release's sidecar does, one that does not drain, or one lost.
  */
 async function joinSidecarDrain(
   settings: HookSettings,
@@ -104,15 +166,26 @@ async function joinSidecarDrain(
     if (!(error instanceof SidecarUnavailable && error.refused)) log.warn(`${errorMessage(error)}; draining Envoy from here instead`);
     return undefined;
   }
+  const problem = handoffProblem(status);
+  if (problem) return void log.warn(`the sidecar on port ${port} ${problem}; draining Envoy from here instead`);
+  if (status.drain_owner === "hook")
+    return void log.info(`the sidecar on port ${port} leaves the drain to its preStop hook; draining Envoy from here`);
+  if (isFinal(status.phase)) {
+    log.warn(
+      `the sidecar's drain had already ended before this hook came: ${status.phase} (${status.reason}); that is the outcome this hook reports`,
+      { serve_port: port, elapsed: formatDuration((status.duration_seconds ?? 0) * 1000) },
+    );
+    return status.phase;
+  }
   // The sidecar saw Envoy answer: a refusal from now on means Envoy exited, not a wrong address.
   if (status.envoy_answered) admin.markAnswered();
+  announceJoin(port, status, settings);
   const lost = new AbortController();
-  const follow = followSidecar(port, Math.min(settings.drain.checkIntervalMs, 1000), onPoll, () => lost.abort());
+  const follow = followSidecar(port, status, onPoll, () => lost.abort());
   try {
     const response = await fetch(sidecarURL(port, "/shutdown"), {
       method: "POST",
-      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ drain: settings.drain }),
+      headers: { [HANDOFF_HEADER]: String(HANDOFF_PROTOCOL), ...(token ? { authorization: `Bearer ${token}` } : {}) },
       signal: AbortSignal.any([lost.signal, deadline]),
       // The drain may take as long as the grace period: only the hook's own deadline bounds this request.
       timeout: false,
@@ -121,7 +194,7 @@ async function joinSidecarDrain(
     const phase = PHASE_BY_STATUS[response.status];
     if (phase) {
       await follow.report(); // the last count, which ended the drain
-      log.info("joined the sidecar's drain", { serve_port: port, phase });
+      log.info("the sidecar's drain ended", { serve_port: port, phase });
       return phase;
     }
     log.error(`the sidecar on port ${port} answered HTTP ${response.status}; draining Envoy from here instead`);

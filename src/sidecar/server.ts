@@ -1,9 +1,9 @@
 /** The sidecar's HTTP server: liveness, the preStop /shutdown hook, status and metrics. */
 import type { Server } from "bun";
 import type { Drain, DrainOutcome } from "../drain/drain.ts";
-import { type DrainSettings, parseDrainSettings } from "../drain/settings.ts";
 import { OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
+import { HANDOFF_HEADER } from "./client.ts";
 import { renderMetrics } from "./metrics.ts";
 import { type SidecarCounters, type StatusSettings, statusReport } from "./status.ts";
 
@@ -23,9 +23,15 @@ interface ServerOptions {
   settings: StatusSettings;
   /** Bun's idle timeout in whole seconds; IDLE_TIMEOUT_S unless a test needs a shorter one. */
   idleTimeoutS?: number;
-  /** An authorized /shutdown arrived (with the drain settings of a joining hook, if it sent them): the drain it waits for. */
-  onShutdownRequest: (hookSettings: DrainSettings | undefined) => Promise<DrainOutcome>;
+  /** An authorized /shutdown arrived: the drain it waits for, or the answer that refuses it. */
+  onShutdownRequest: (caller: ShutdownCaller) => Promise<DrainOutcome> | Response;
 }
+
+/**
+ * Who sent a /shutdown: kubelet's httpGet (or anything without a body), this release's hook joining (the hand-off
+ * header, no body), or a previous release's hook (its drain settings in a body, which no longer change a drain).
+ */
+export type ShutdownCaller = "plain" | "hook" | "previous-hook";
 
 /** The server could not listen where it was told to. */
 export class ListenError extends OperatorError {
@@ -53,16 +59,23 @@ function shutdownResponse(outcome: DrainOutcome): Response {
   return text(500, "drain failed\n");
 }
 
-/** Whether a POST carries a body: a joining hook's drain settings (kubelet's httpGet sends none). */
+/** Whether a POST carries a body: a previous release's hook sends its drain settings (kubelet's httpGet sends none). */
 const hasBody = (request: Request) => (request.headers.get("content-length") ?? "0") !== "0" || request.headers.has("transfer-encoding");
 
-/** A joining hook's drain settings from a JSON body, or what is wrong with them. */
-function parseJoin(body: string): DrainSettings | string {
+/** Whether a body is what a previous release's hook sends, `{"drain": {...}}`; anything else is refused. */
+function isPreviousHookBody(body: string): boolean {
   try {
-    return parseDrainSettings((JSON.parse(body) as { drain?: unknown } | null)?.drain);
+    const drain = (JSON.parse(body) as { drain?: unknown } | null)?.drain;
+    return typeof drain === "object" && drain !== null && !Array.isArray(drain);
   } catch {
-    return 'the body is not JSON: expected {"drain": {...}} from a joining hook, or no body';
+    return false;
   }
+}
+
+/** Whether a request came over loopback, as a hook in the pod's own network namespace sends it. */
+function fromLoopback(request: Request, server: Server<undefined>): boolean {
+  const address = server.requestIP(request)?.address ?? "";
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
 /** How often refused /shutdown requests are summarised in one line, so a flood cannot flood the log. */
@@ -125,9 +138,10 @@ export function startServer(options: ServerOptions): Server<undefined> {
    * a few callbacks per waiter rather than an async function around a cancellable wait: a pod's hooks may all wait
    * here at once, and each keeps its allocations until the drain ends.
    */
-  const wait = (request: Request, hookSettings: DrainSettings | undefined) => {
+  const wait = (request: Request, caller: ShutdownCaller) => {
+    const drained = options.onShutdownRequest(caller);
+    if (drained instanceof Response) return drained;
     counters.waiters += 1;
-    const drained = options.onShutdownRequest(hookSettings);
     const { signal } = request;
     return new Promise<Response>((resolve, reject) => {
       // Nobody reads the answer to a request whose client went away; the drain goes on for the others.
@@ -166,15 +180,21 @@ export function startServer(options: ServerOptions): Server<undefined> {
   // One handler per method, so kubelet's GET is told by its route and nothing of the request is read to tell it:
   // reading the method or the headers costs each of a pod's waiting hooks about 0.2 KiB until the drain ends.
   const shutdown = {
-    GET: ((request, server) => refusal(request, server) ?? wait(request, undefined)) satisfies Handler,
+    GET: ((request, server) => refusal(request, server) ?? wait(request, "plain")) satisfies Handler,
     POST: ((request, server) => {
       const refused = refusal(request, server);
       if (refused) return refused;
-      if (!hasBody(request)) return wait(request, undefined);
-      return request.text().then((body) => {
-        const hookSettings = parseJoin(body);
-        return typeof hookSettings === "string" ? text(400, `${hookSettings}\n`) : wait(request, hookSettings);
-      });
+      if (!hasBody(request)) return wait(request, request.headers.has(HANDOFF_HEADER) ? "hook" : "plain");
+      // Bodies change nothing any more; they are still taken only from the pod itself, or with the token.
+      if (token === undefined && !fromLoopback(request, server))
+        return text(403, "a request body is accepted only over loopback, or with --shutdown-token\n");
+      return request
+        .text()
+        .then((body) =>
+          isPreviousHookBody(body)
+            ? wait(request, "previous-hook")
+            : text(400, 'expected no body (or a previous release\'s {"drain": {...}})\n'),
+        );
     }) satisfies Handler,
     // HEAD asks about a resource; it must never start a drain, as Bun's answer from the GET handler would.
     HEAD: text(405, "method not allowed\n", { allow: "GET, POST" }),

@@ -8,9 +8,9 @@ import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
 import { podEventsOnDemand, podGraceDeadlineOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { realClock } from "../wait.ts";
-import { startServer } from "./server.ts";
+import { type ShutdownCaller, startServer } from "./server.ts";
 import { checkEnvoyOnStart } from "./startup-check.ts";
-import type { SidecarCounters } from "./status.ts";
+import type { DrainOwner, SidecarCounters } from "./status.ts";
 
 export interface SidecarSettings {
   admin: EnvoyAdminOptions;
@@ -22,11 +22,13 @@ export interface SidecarSettings {
     /** After SIGTERM with no drain started, how long to keep serving for a /shutdown on its way. */
     hookWaitMs: number;
     /**
-     * The hook leads, as on Contour's and Envoy Gateway's command lines, which put the drain settings on the hook:
-     * a /shutdown without a joining hook's settings waits for the drain (bounded by this sidecar's drain timeout)
-     * instead of starting it, and a joining hook's drain runs on its settings alone.
+     * Who drains Envoy. The sidecar (this program's own command lines): a /shutdown starts or joins its drain, on its
+     * flags. The hook (Contour's and Envoy Gateway's, whose hook carries the drain flags): a /shutdown never starts
+     * a drain, it waits for the hook's ready file, bounded by this sidecar's --drain-timeout.
      */
-    hookLed?: boolean;
+    drainOwner?: DrainOwner;
+    /** Drain flags given to a sidecar that does not drain: said at start, since they change nothing. */
+    ignoredFlags?: readonly string[];
   };
   /** Post the drain's Events on the pod; end the drain before kubelet's SIGKILL by the pod's grace period. */
   events?: { podEvents: boolean; podGracePeriod?: boolean };
@@ -62,7 +64,9 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
   const handoff = Promise.withResolvers<void>();
   const stopped = new AbortController();
   const { readyFile } = settings.handoff;
-  const { hookLed = false } = settings.sidecar;
+  const { drainOwner = "sidecar", ignoredFlags = [] } = settings.sidecar;
+  if (ignoredFlags.length > 0)
+    log.warn(`${ignoredFlags.join(", ")}: ignored, the preStop hook drains Envoy on this command line and its flags govern the drain`);
   // A drain finished by the hook in another container releases our waiters too. The file is looked for only while
   // someone waits on the drain: an idle sidecar does no work at all. (A stale one was removed before start.)
   let stopWatching: (() => void) | undefined;
@@ -75,21 +79,34 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
     });
   };
   let waitBounded = false;
-  /** The drain a /shutdown waits for: started (or joined with the hook's settings), or, when the hook leads, awaited. */
-  const drainFor = (hookSettings: DrainSettings | undefined): Promise<DrainOutcome> => {
-    watchForHandoff();
-    handoff.resolve();
-    if (hookSettings) return drain.join(hookSettings, hookLed);
-    if (!hookLed) return drain.start();
+  /** Waits for the hook's ready file, bounded by this sidecar's own deadline: the drain is the hook's. */
+  const readyFileWait = (): Promise<DrainOutcome> => {
     const { drainTimeoutMs } = settings.drain;
     if (!waitBounded && drainTimeoutMs > 0) {
       waitBounded = true;
       void clock.sleep(drainTimeoutMs, stopped.signal).then(
-        () => drain.endWith("timed_out", "timeout"),
+        () => {
+          if (drain.snapshot.phase !== "idle") return; // the ready file came first
+          log.warn(`the preStop hook wrote no ready file within ${formatDuration(drainTimeoutMs)}: releasing the waiters`);
+          void drain.endWith("timed_out", "timeout");
+        },
         () => {},
       );
     }
     return drain.whenFinished();
+  };
+  let previousHookSaid = false;
+  /** The drain a /shutdown waits for (this sidecar's, started now or before), or the answer that refuses it. */
+  const drainFor = (caller: ShutdownCaller): Promise<DrainOutcome> | Response => {
+    if (drainOwner === "hook" && caller !== "plain") return NOT_THE_OWNER();
+    watchForHandoff();
+    handoff.resolve();
+    if (drainOwner === "hook") return readyFileWait();
+    if (caller === "previous-hook" && !previousHookSaid) {
+      previousHookSaid = true;
+      log.info("a previous release's hook sent its drain settings: ignored, this sidecar's flags govern the drain it joins");
+    }
+    return drain.start();
   };
   const server = startServer({
     port: settings.handoff.servePort,
@@ -98,7 +115,7 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
     drain,
     counters,
     onShutdownRequest: drainFor,
-    settings: { adminAddress: admin.address, envoyAnswered: () => admin.answered, readyFile },
+    settings: { drainOwner, adminAddress: admin.address, envoyAnswered: () => admin.answered, readyFile },
   });
   log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
   // In the background: /healthz must answer at once, even while Envoy is slow to tell its state or not up yet.
@@ -136,13 +153,26 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
         await Promise.race([handoff.promise, clock.sleep(hookWaitMs, waited.signal).catch(() => {})]);
         waited.abort();
       }
-      if (counters.waiters > 0)
-        log.info(`${signal}: finishing the drain for ${counters.waiters} waiting /shutdown request(s), then exiting`);
-      else log.info(`${signal}: exiting`);
+      // A drain that runs (or waiters for the hook's) goes on to its end, /status and waiters served, before the exit.
+      if (drain.snapshot.phase === "draining" || counters.waiters > 0) {
+        log.info(`${signal}: finishing the drain for ${counters.waiters} waiting /shutdown request(s), still serving, then exiting`);
+        const outcome = await drain.whenFinished();
+        log.info(`${signal}: the drain ended ${outcome.phase} (${outcome.reason}); exiting`);
+      } else log.info(`${signal}: exiting`);
       await stop();
     },
   };
 }
+
+/**
+ * The answer to a hook that joins a sidecar which does not drain: any status but 200, 504 and 500 makes a hook of
+ * this release, or of the previous one, drain Envoy itself.
+ */
+const NOT_THE_OWNER = () =>
+  new Response("this sidecar does not drain Envoy on this command line: the preStop hook drains it and writes the ready file\n", {
+    status: 409,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
 
 const EXIT_CODE_BY_SIGNAL: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 

@@ -1,7 +1,9 @@
 /** The drain's facts as one JSON document, for /status and the `status` command. */
 import { version } from "../../package.json";
 import type { DrainSnapshot } from "../drain/drain.ts";
+import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
+import { HANDOFF_PROTOCOL } from "./client.ts";
 
 /** What the sidecar counts besides the drain itself. */
 export interface SidecarCounters {
@@ -11,16 +13,43 @@ export interface SidecarCounters {
   heals: number;
 }
 
+/**
+ * Whose flags govern the drain: the sidecar's (this program's own command lines), or the preStop hook's (Contour's
+ * and Envoy Gateway's), where the sidecar only waits for the hook's ready file.
+ */
+export type DrainOwner = "sidecar" | "hook";
+
 /** Facts of the configuration that are not the drain's own settings (those the drain's snapshot carries). */
 export interface StatusSettings {
+  drainOwner: DrainOwner;
   adminAddress: string;
   /** Whether Envoy's admin API has answered; read at each request. */
   envoyAnswered(): boolean;
   readyFile: string | undefined;
 }
 
+/** The drain's settings as /status shows them: named as their flags, durations as Go writes them. */
+export interface DrainSettingsReport {
+  drain_delay: string;
+  check_delay: string;
+  check_interval: string;
+  min_open_connections: number;
+  drain_timeout: string;
+  drain_listeners: boolean;
+  min_drain_duration: string;
+  health_check_fail_delay: string;
+  quiet_period: string;
+  quiet_connections: number;
+  admin_unreachable_threshold: number;
+}
+
 export interface StatusReport {
   version: string;
+  /** The hand-off protocol this sidecar speaks (a previous release's /status has none). */
+  handoff_protocol: number;
+  drain_owner: DrainOwner;
+  /** The settings that govern the drain, when this sidecar owns it (when the hook does, only it knows them). */
+  drain_settings: DrainSettingsReport | null;
   phase: DrainSnapshot["phase"];
   reason: DrainSnapshot["reason"] | null;
   started_at: string | null;
@@ -62,11 +91,31 @@ export function drainDurationSeconds(snapshot: DrainSnapshot, now = Date.now()):
   return ((snapshot.finishedAt ?? now) - snapshot.startedAt) / 1000;
 }
 
+/** The drain's settings as /status shows them. */
+function settingsReport(drain: DrainSettings): DrainSettingsReport {
+  return {
+    drain_delay: formatDuration(drain.drainDelayMs),
+    check_delay: formatDuration(drain.checkDelayMs),
+    check_interval: formatDuration(drain.checkIntervalMs),
+    min_open_connections: drain.minOpenConnections,
+    drain_timeout: formatDuration(drain.drainTimeoutMs),
+    drain_listeners: drain.drainListeners,
+    min_drain_duration: formatDuration(drain.minDrainMs),
+    health_check_fail_delay: formatDuration(drain.healthCheckFailDelayMs),
+    quiet_period: formatDuration(drain.quietPeriodMs),
+    quiet_connections: drain.quietConnections,
+    admin_unreachable_threshold: drain.adminUnreachableThreshold,
+  };
+}
+
 export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters, settings: StatusSettings): StatusReport {
   const now = Date.now();
   const drain = snapshot.settings;
   return {
     version,
+    handoff_protocol: HANDOFF_PROTOCOL,
+    drain_owner: settings.drainOwner,
+    drain_settings: settings.drainOwner === "sidecar" ? settingsReport(drain) : null,
     phase: snapshot.phase,
     reason: snapshot.reason ?? null,
     started_at: iso(snapshot.startedAt),
@@ -122,6 +171,7 @@ export function formatStatus(report: StatusReport): string {
     `waiters:           ${report.waiters}`,
     `heals:             ${report.heals}`,
     `admin address:     ${report.admin_address}`,
+    `drain owner:       ${report.drain_owner === "hook" ? "the preStop hook (this sidecar waits for its ready file)" : "this sidecar (its flags govern the drain)"}`,
     `check interval:    ${report.check_interval}, drain timeout ${report.drain_timeout === "0s" ? "none" : report.drain_timeout}, quiet period ${report.quiet_period === "0s" ? "off" : report.quiet_period}`,
     `version:           ${report.version}`,
   ];

@@ -99,10 +99,11 @@ function startChild(command: string[], epoch: number, hotRestart: boolean): Chil
 const STARTUP_QUIET_MS = 5000;
 
 /**
- * After a stop signal, how long an admin address that has never answered may hold Envoy: past /healthcheck/fail's
- * retries (about 6 s), a wrong --admin-address is a configuration error, not a drain to wait for.
+ * After a stop signal (and --drain-delay, --health-check-fail-delay), how long an admin address that has given no
+ * usable answer may hold Envoy: past /healthcheck/fail's retries (about 6 s), an address that is silent or answers
+ * as something else would (404) is a configuration error, not a drain to wait for, whatever --drain-timeout says.
  */
-const NEVER_ANSWERED_STOP_MS = 10_000;
+const NO_USABLE_ANSWER_STOP_MS = 10_000;
 
 /** Runs the command under supervision until it exits or a stop signal has drained and stopped it; returns the exit code. */
 export async function runSupervisor(sidecarSettings: SidecarSettings, settings: SupervisorSettings, command: string[]): Promise<number> {
@@ -112,8 +113,8 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   const newest = () => children.at(-1) as Child;
   const exit = Promise.withResolvers<number>();
   let stopping: "no" | "draining" | "stopping" = "no";
-  /** The exit code when the drain itself failed for good (an admin address that never answered). */
-  let failure: number | undefined;
+  /** Whether Envoy was stopped undrained (the drain timed out or failed): the exit code is then not 0. */
+  let undrained = false;
 
   /** Starts an epoch and ends the supervisor when the newest one exits (Bun reports a signal N as 128 + N). */
   const spawnEpoch = (epoch: number) => {
@@ -150,7 +151,7 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
     if (stopping === "stopping") await groupsEmpty(children, settings.stopTimeoutMs);
     for (const child of children) signalGroup(child, "SIGKILL");
     await sidecar.stop();
-    exit.resolve(failure ?? code);
+    exit.resolve(undrained && code === 0 ? 1 : code);
   };
 
   /** Sends SIGTERM to every live epoch's group, and SIGKILL to those still running after --stop-timeout. */
@@ -180,11 +181,11 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
     }
     stopping = "draining";
     log.info(`${signal}: draining Envoy before stopping it`);
-    const bound = setTimeout(() => {
-      if (sidecar.drain.endIfNeverAnswered()) failure = 1;
-    }, NEVER_ANSWERED_STOP_MS);
-    void sidecar.drain.start().then(() => {
+    const { drainDelayMs, healthCheckFailDelayMs } = sidecarSettings.drain;
+    const bound = setTimeout(() => sidecar.drain.endIfNoUsableAnswer(), drainDelayMs + healthCheckFailDelayMs + NO_USABLE_ANSWER_STOP_MS);
+    void sidecar.drain.start().then((outcome) => {
       clearTimeout(bound);
+      undrained = outcome.phase !== "drained";
       stopChildren();
     });
   };

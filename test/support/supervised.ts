@@ -46,7 +46,7 @@ export async function startSupervised(
   const supervisor: CliProcess = spawnCli(
     [
       ...["run", "--serve-address", "127.0.0.1", "--serve-port", "0", "--admin-address", socket],
-      ...["--check-delay", "0s", "--check-interval", "50ms", "--quiet-period", "0s", ...flags],
+      ...["--check-delay", "0s", "--check-interval", "100ms", "--quiet-period", "0s", ...flags],
       ...["--", ...wrap(envoy)],
     ],
     { cli },

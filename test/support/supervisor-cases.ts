@@ -101,14 +101,14 @@ export function supervisorCases(cli: string[]): void {
       expect(Number(sigterm.at)).toBeGreaterThan(signalled);
     });
 
-    test("--drain-timeout: a count that never falls gets SIGTERM at the deadline", async () => {
+    test("--drain-timeout: a count that never falls gets SIGTERM at the deadline, and the exit code says it was not drained", async () => {
       const { supervisor } = await startSupervised(["--drain-timeout", "600ms"], ["--stuck-connections", "2"], { cli });
       const signalled = Date.now();
       supervisor.proc.kill("SIGTERM");
       const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 5000);
       expect(sigterm.open_connections).toBe(2);
       expect(Number(sigterm.at) - signalled).toBeGreaterThanOrEqual(550);
-      expect(await within(3000, supervisor.exited)).toBe(0);
+      expect(await within(3000, supervisor.exited)).toBe(1);
     });
 
     test("a second SIGTERM during the drain stops Envoy at once", async () => {
@@ -119,7 +119,7 @@ export function supervisorCases(cli: string[]): void {
       supervisor.proc.kill("SIGTERM");
       const sigterm = await supervisor.waitForLog(fakeSaid("sigterm"), 3000);
       expect(sigterm.open_connections).toBe(2);
-      expect(await within(3000, supervisor.exited)).toBe(0);
+      expect(await within(3000, supervisor.exited)).toBe(1);
       expect(supervisor.lines.some((line) => String(line.msg).startsWith("second SIGTERM"))).toBe(true);
     });
 

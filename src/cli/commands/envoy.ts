@@ -3,9 +3,12 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
+import type { DrainSettings } from "../../drain/settings.ts";
+import type { HookSettings } from "../../hook/hook.ts";
+import type { SidecarSettings } from "../../sidecar/sidecar.ts";
 import { ANCHORS, type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
-import type { Command } from "../command.ts";
-import { alias, ignored, type Option, UnknownFlag, UsageError } from "../option-kinds.ts";
+import { type Command, checkDrainSettings } from "../command.ts";
+import { alias, ignored, type Option, type OptionGroup, readOptions, UnknownFlag, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
 import { sidecarCommand } from "./shutdown-manager.ts";
@@ -74,7 +77,8 @@ const contourSidecarHandoff = {
   servePort: anchored(handoffOptions.servePort, "contour", "shutdown-manager", "serve-port"),
   readyFile: anchored(handoffOptions.readyFile, "contour", "shutdown-manager", "ready-file"),
 };
-const contourHookHandoff = { ...handoffOptions, readyFile: anchored(handoffOptions.readyFile, "contour", "shutdown", "ready-file") };
+// Their hooks drain Envoy themselves and never join the sidecar: of the hand-off, only the ready file is theirs.
+const contourHookHandoff = { readyFile: anchored(handoffOptions.readyFile, "contour", "shutdown", "ready-file") };
 const contourSidecar = {
   admin: contourAdmin,
   drain: contourDrain,
@@ -127,14 +131,32 @@ const gatewaySidecar = {
   events: eventOptions,
   log: logOptions,
 };
-const gatewayHook = { admin: gatewayAdmin, drain: gatewayDrain, handoff: gatewayHandoff, events: eventOptions, log: logOptions };
+const gatewayHook = {
+  admin: gatewayAdmin,
+  drain: gatewayDrain,
+  handoff: { readyFile: gatewayHandoff.readyFile },
+  events: eventOptions,
+  log: logOptions,
+};
 
 /**
- * A dialect's sidecar settings. Their hook carries the drain settings, so the hook leads, as their anchors do:
- * Envoy's /shutdown waits for the drain rather than starting one that would ignore them.
+ * A dialect's sidecar settings: its hook owns the drain, as their anchors do, so Envoy's /shutdown waits for the
+ * hook's ready file and never starts a drain. Drain flags given to it (but its deadline) change nothing: named.
  */
-function hookLed<S extends { sidecar: object }>(settings: S) {
-  return { ...settings, sidecar: { ...settings.sidecar, hookLed: true } };
+function hookOwnsTheDrain(drainTable: OptionGroup) {
+  return <S extends { drain: DrainSettings; sidecar: SidecarSettings["sidecar"] }>(read: S): S => {
+    const defaults = readOptions({ drain: drainTable }, [], {}).drain as Record<string, unknown>;
+    const given = read.drain as unknown as Record<string, unknown>;
+    const ignoredFlags = Object.entries(drainTable)
+      .filter(([key]) => key !== "drainTimeoutMs" && given[key] !== defaults[key])
+      .map(([, option]) => `--${option.flag}`);
+    return { ...read, sidecar: { ...read.sidecar, drainOwner: "hook", ignoredFlags } };
+  };
+}
+
+/** A dialect's hook settings: checked as ours are, and never joining a sidecar (its serve port is none). */
+function drainsItself<S extends Omit<HookSettings, "handoff"> & { handoff: Pick<HookSettings["handoff"], "readyFile"> }>(read: S) {
+  return checkDrainSettings({ ...read, handoff: { ...read.handoff, servePort: 0, shutdownToken: undefined } });
 }
 
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
@@ -148,7 +170,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
         description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
         options: contourSidecar,
         examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
-        settings: hookLed,
+        settings: hookOwnsTheDrain(contourDrain),
       }),
     ),
     shutdown: anchorCommand(
@@ -159,7 +181,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
         description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
         options: contourHook,
         examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
-        settings: (read) => read,
+        settings: drainsItself,
       }),
     ),
   },
@@ -172,7 +194,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
         description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
         options: gatewaySidecar,
         examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
-        settings: hookLed,
+        settings: hookOwnsTheDrain(gatewaySidecarDrain),
       }),
     ),
     shutdown: anchorCommand(
@@ -186,7 +208,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
           "envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s",
           "envoy-gateway envoy shutdown --health-check-failure-delay=15s --drain-timeout=60s --min-drain-duration=10s",
         ],
-        settings: (read) => read,
+        settings: drainsItself,
       }),
     ),
   },
