@@ -23,9 +23,15 @@ const contourAdmin = {
   address: alias(adminOptions.address, { default: "/admin/admin.sock" }),
   connectionStat: alias(adminOptions.connectionStat, { default: "http" }),
 };
-// Their end conditions hold unless the quiet period is asked for: off by default on both command lines.
+// Their end conditions hold unless a flag asks otherwise: every open connection counts, and no quiet period.
 const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
-const contourDrain = { ...drainOptions, checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }), quietPeriodMs: quietPeriodOff };
+const idleConnectionsCount = alias(drainOptions.countIdleConnections, { default: "true" });
+const contourDrain = {
+  ...drainOptions,
+  checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }),
+  quietPeriodMs: quietPeriodOff,
+  countIdleConnections: idleConnectionsCount,
+};
 const contourCompat = { adminPort: ignored("admin-port", "Contour's deprecated Envoy admin port (the admin API is --admin-address)") };
 const contourSidecar = {
   admin: contourAdmin,
@@ -64,6 +70,7 @@ const gatewayDrain = {
   }),
   drainTimeoutMs: alias(drainOptions.drainTimeoutMs, { default: "60s" }),
   quietPeriodMs: quietPeriodOff,
+  countIdleConnections: idleConnectionsCount,
 };
 const gatewaySidecarDrain = {
   ...gatewayDrain,
