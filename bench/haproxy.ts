@@ -33,7 +33,7 @@ const CHECK_FALL = 2;
 export class LoadBalancer {
   private constructor(
     readonly port: number,
-    private readonly proc: Bun.Subprocess,
+    readonly proc: Bun.Subprocess,
     private readonly socket: string,
   ) {}
 

@@ -44,6 +44,16 @@ interface Row {
   traffic: TrafficMix;
 }
 
+/** Every process the bench started and that still runs, and each pod's directory: an interrupted run ends them all. */
+const spawned = new Set<Bun.Subprocess>();
+const podDirs = new Set<string>();
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    for (const proc of spawned) proc.kill("SIGKILL");
+    for (const dir of podDirs) removePod({ dir });
+    process.exit(130);
+  });
+
 /** A spawned process whose JSON log lines can be waited for. */
 function spawnLogged(argv: string[]) {
   const proc = Bun.spawn(argv, {
@@ -52,6 +62,8 @@ function spawnLogged(argv: string[]) {
     stderr: "pipe",
     env: { ...process.env, ENVOY_SHUTDOWN_LOG_FORMAT: "json", NO_COLOR: "1" },
   });
+  spawned.add(proc);
+  void proc.exited.then(() => spawned.delete(proc));
   const lines: Record<string, unknown>[] = [];
   const ended = () => lines.find((line) => /^drain (complete|timed out)/.test(String(line.msg)));
   const wakers = new Set<() => void>();
@@ -99,6 +111,7 @@ interface Pod {
 /** Starts one pod of `wiring`; resolves once Envoy serves (and the sidecar listens). */
 async function startPod(row: Row): Promise<Pod> {
   const dir = mkdtempSync(join(tmpdir(), "esm-rollout-"));
+  podDirs.add(dir);
   const socket = join(dir, "admin.sock");
   const envoyArgv = [process.execPath, FAKE_ENVOY_CLI, "--admin-socket", socket, "--info-dir", dir, "--response-delay", "5"];
   const flags = [...DRAIN_FLAGS, "--admin-address", socket, "--serve-address", "127.0.0.1", "--serve-port", "0"];
@@ -184,9 +197,10 @@ function drainEnd(pod: Pod): "condition" | "deadline" | "killed" {
   return String(line.msg).startsWith("drain complete") ? "condition" : "deadline";
 }
 
-function removePod(pod: Pod): void {
+function removePod(pod: Pick<Pod, "dir">): void {
   killFakeEnvoys(pod.dir);
   rmSync(pod.dir, { recursive: true, force: true });
+  podDirs.delete(pod.dir);
 }
 
 const uniform = ([low, high]: [number, number]) => low + Math.random() * (high - low);
@@ -209,6 +223,7 @@ async function terminateBehind(lb: LoadBalancer, old: Pod, name: string, row: Ro
 async function rollout(row: Row) {
   const dir = mkdtempSync(join(tmpdir(), "esm-lb-"));
   const lb = await LoadBalancer.start(row.mode, row.check, dir);
+  spawned.add(lb.proc);
   let serial = 0;
   const startBehind = async () => {
     const pod = await startPod(row);

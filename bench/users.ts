@@ -41,6 +41,9 @@ export const NO_TRAFFIC: TrafficMix = {
   http2Pausing: 0,
 };
 
+/** Users start within this long of the traffic's start. */
+const ARRIVAL_MS = 3000;
+
 const uniform = ([low, high]: [number, number]) => low + Math.random() * (high - low);
 
 interface Session {
@@ -118,7 +121,8 @@ export function startUsers(port: number, mix: TrafficMix) {
   /** A keep-alive user: a request, a pause, again; back on the load balancer when its connection closes. */
   const keepAlive = async (pauseMs: () => number, http2: boolean) => {
     let connection: Connection | undefined;
-    await Bun.sleep(pauseMs() * Math.random());
+    // Users arrive over the first seconds, so that every one holds a connection when the rollout starts.
+    await Bun.sleep(Math.random() * ARRIVAL_MS);
     while (running) {
       try {
         // A connection closed while idle is no loss: the user's client opens a new one, as every client does.

@@ -512,7 +512,7 @@ describe("ending on traffic (the default of this program's own command lines)", 
     const logs = captureLogs();
     expect(await run()).toMatchObject({ phase: "timed_out", openConnections: 0 });
     expect(logs.at(-1)?.msg).toMatch(
-      /^drain timed out; no connection open; new arrivals were still arriving: [\d.]+ new arrivals\/s on ingress_http/,
+      /^drain timed out; no connection open; traffic was still arriving: [\d.]+ arrivals\/s on ingress_http/,
     );
   });
 

@@ -100,6 +100,25 @@ describe("the traffic count", () => {
     expect(Object.fromEntries(count.traffic?.arrivals ?? [])).toEqual({ ingress_http: 100, [NON_HTTP]: 6 });
   });
 
+  test("a left-out listener whose prefix is counted never hides a TCP proxy connection; one whose prefix is left out too is no phantom", () => {
+    const lines = (readinessPrefix: string) =>
+      [
+        `http.${readinessPrefix}.downstream_cx_active: 1`,
+        `http.${readinessPrefix}.downstream_rq_active: 0`,
+        "listener.0.0.0.0_19001.downstream_cx_active: 1",
+        "listener.0.0.0.0_9443.downstream_cx_active: 1",
+        "listener.admin.downstream_cx_active: 1",
+        "",
+      ].join("\n");
+    // A TCP proxy connection on 9443 and a probe on the left-out 19001, whose prefix `my-ready` is counted.
+    expect(countTraffic(lines("my-ready"), IGNORE).traffic?.nonHttp).toBe(1);
+    // The same probe under Envoy Gateway's own prefix: left out on both sides, it explains the left-out listener.
+    expect(countTraffic(lines("eg-ready-http"), IGNORE).traffic?.nonHttp).toBe(1);
+    const httpOnly =
+      "http.ingress_http.downstream_cx_active: 2\nhttp.ingress_http.downstream_rq_active: 0\nhttp.stats.downstream_cx_active: 1\nlistener.0.0.0.0_8002.downstream_cx_active: 1\nlistener.0.0.0.0_8080.downstream_cx_active: 2\nlistener.admin.downstream_cx_active: 1\n";
+    expect(countTraffic(httpOnly, IGNORE).traffic?.nonHttp).toBe(0);
+  });
+
   test("without any downstream_rq_active (stats_matcher), there is no traffic part: the drain counts connections", () => {
     const count = countTraffic("listener.0.0.0.0_8080.downstream_cx_active: 3\nlistener.admin.downstream_cx_active: 1\n", IGNORE);
     expect(count.total).toBe(3);

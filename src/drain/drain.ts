@@ -115,14 +115,17 @@ function largest(byListener: Map<string, number>, limit = 5): Record<string, num
   return Object.fromEntries([...byListener].sort(([, a], [, b]) => b - a).slice(0, limit));
 }
 
-/** "12.0 new connections/s on a (10), b (2)": where new connections (or, counting traffic, requests) keep arriving. */
-export function arrivalText(newConnections: Map<string, number>, overMs: number, what = "connections"): string {
+/**
+ * "12.0 new connections/s on a (10), b (2)": where new connections keep arriving; counting traffic, "arrivals"
+ * (requests by HTTP prefix, and non-HTTP connections).
+ */
+export function arrivalText(newConnections: Map<string, number>, overMs: number, what = "new connections"): string {
   const total = [...newConnections.values()].reduce((a, b) => a + b, 0);
   const rate = overMs > 0 ? (total * 1000) / overMs : total;
   const where = Object.entries(largest(newConnections, 3))
     .map(([id, n]) => `${id} (${n})`)
     .join(", ");
-  return `${rate.toFixed(1)} new ${what}/s on ${where}`;
+  return `${rate.toFixed(1)} ${what}/s on ${where}`;
 }
 
 /** The split as structured fields: totals, and each HTTP prefix's share (the largest few). */
@@ -144,7 +147,7 @@ export function holderFields(traffic: TrafficHolders): Record<string, unknown> {
 export function logPoll(report: PollReport): void {
   const arriving = report.newConnections.size > 0;
   const what = report.traffic ? `open connections: ${holdersText(report.traffic)}` : "open connections";
-  const newWord = report.traffic ? "arrivals" : "connections";
+  const newWord = report.traffic ? "arrivals" : "new connections";
   log.info(arriving ? `${what}; still receiving ${arrivalText(report.newConnections, report.newConnectionsOverMs, newWord)}` : what, {
     open_connections: report.openConnections,
     min_open_connections: report.minOpenConnections,
@@ -529,8 +532,12 @@ export class Drain {
     const listeners = [...this.snapshot.byListener].map(([id, n]) => `${id}=${n}`).join(", ");
     const windowMs = Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs);
     const arriving = this.arrivals.within(this.clock.now(), windowMs);
-    const what = traffic ? "arrivals" : "connections";
-    const stillArriving = arriving.size > 0 ? `new ${what} were still arriving: ${arrivalText(arriving, windowMs, what)}` : "";
+    const stillArriving =
+      arriving.size === 0
+        ? ""
+        : traffic
+          ? `traffic was still arriving: ${arrivalText(arriving, windowMs, "arrivals")}`
+          : `new connections were still arriving: ${arrivalText(arriving, windowMs)}`;
     const open =
       this.snapshot.openConnections === 0
         ? "no connection open"

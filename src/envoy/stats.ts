@@ -146,10 +146,16 @@ function lineValue(body: string, lineStart: number, valueStart: number, end: num
  * more than the parse itself.
  */
 export function countListenerConnections(body: string, ignore: readonly RegExp[]): ConnectionCount {
+  return scanListeners(body, ignore).count;
+}
+
+/** The listener count, and the open connections of the listeners it leaves out by `ignore` (the admin's aside). */
+function scanListeners(body: string, ignore: readonly RegExp[]): { count: ConnectionCount; ignoredOpen: number } {
   // A Map: polls may name thousands of listeners, and a plain object with that many keys is several times slower.
   const byListener = new Map<string, number>();
   const accepted = new Map<string, number>();
   let total = 0;
+  let ignoredOpen = 0;
   let live: boolean | undefined;
   let sawGauge = false;
   for (let start = 0; start < body.length; ) {
@@ -177,7 +183,7 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
               byListener.set(id, value);
               total += value;
             }
-          }
+          } else if (isGauge) ignoredOpen += value;
         }
       }
     }
@@ -185,7 +191,7 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
   }
   // Envoy always reports its admin listener (our own poll is open on it): no gauge at all means they are filtered out.
   if (!sawGauge) throw statsMissing("listener");
-  return { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined };
+  return { count: { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined }, ignoredOpen };
 }
 
 // A Prometheus sample line: name, optional {labels}, value.
@@ -277,17 +283,26 @@ function httpStats(body: string): Map<string, Partial<Record<HttpField, number>>
  * The traffic count: the listener count (as countListenerConnections), plus what HTTP connection managers carry.
  * Prefixes are counted with the same exclusions as listeners (Contour's and Envoy Gateway's own, and `ignore`).
  * Without any `downstream_rq_active` gauge, not even the admin's, `traffic` is undefined: stats_matcher drops it.
+ *
+ * Non-HTTP connections are the counted listeners' minus the counted prefixes'. The stats do not say which listener a
+ * prefix serves, so a counted prefix may hold connections of a listener left out (a readiness listener whose
+ * prefix is not excluded): those are subtracted only as far as the left-out listeners' connections are not
+ * explained by left-out prefixes, so a non-HTTP connection is never taken for one of them.
  */
 export function countTraffic(body: string, ignore: readonly RegExp[]): ConnectionCount {
-  const count = countListenerConnections(body, ignore);
+  const { count, ignoredOpen } = scanListeners(body, ignore);
   const stats = httpStats(body);
   if (![...stats.values()].some((s) => s.downstream_rq_active !== undefined)) return count;
   const byPrefix = new Map<string, HttpPrefixTraffic>();
   let requestsArrived: Map<string, number> | undefined = new Map();
   let httpOpen = 0;
   let httpAccepted = 0;
+  let ignoredHttpOpen = 0;
   for (const [prefix, s] of stats) {
-    if (IGNORED_HTTP_PREFIXES.has(prefix) || ignore.some((pattern) => pattern.test(prefix))) continue;
+    if (IGNORED_HTTP_PREFIXES.has(prefix) || ignore.some((pattern) => pattern.test(prefix))) {
+      if (prefix !== ADMIN) ignoredHttpOpen += s.downstream_cx_active ?? 0;
+      continue;
+    }
     const open = s.downstream_cx_active ?? 0;
     const upgrades = s.downstream_cx_upgrades_active ?? 0;
     httpOpen += open;
@@ -310,7 +325,8 @@ export function countTraffic(body: string, ignore: readonly RegExp[]): Connectio
     requestsArrived && listenerAccepted !== undefined
       ? requestsArrived.set(NON_HTTP, Math.max(0, listenerAccepted - httpAccepted))
       : undefined;
-  return { ...count, traffic: { byPrefix, nonHttp: Math.max(0, count.total - httpOpen), arrivals } };
+  const unexplained = Math.max(0, ignoredOpen - ignoredHttpOpen);
+  return { ...count, traffic: { byPrefix, nonHttp: Math.max(0, count.total - Math.max(0, httpOpen - unexplained)), arrivals } };
 }
 
 /** Parses a stats body of the configured kind. */
