@@ -1,40 +1,58 @@
 /**
- * A rolling update under load, as a model of the real world: `npm run bench:rollout`.
+ * A rolling update under load behind a real load balancer, as a model of the real world: `npm run bench:rollout`.
  *
- * Three pods, each a fake Envoy program (its data plane answers requests; on SIGTERM it exits at once, closing every
- * connection, as Envoy does) wired one of the documented ways. A load balancer spreads new connections over the
- * pods' data ports and drops a terminating pod only some seconds after its termination started (kube-proxy and
- * cloud load balancers follow endpoint removal late). Four keep-alive clients send requests back to back, and 20
- * new short connections a second arrive. kubelet is modelled per container: each container's preStop hook runs at
- * termination, and the container gets SIGTERM when its own hook returns (at once when it has none); the grace
- * period (30 s) ends everything. A request fails when its connection is refused or dies before the answer.
+ * Pods are fake Envoy programs (test/support/fake-envoy-cli.ts: they drain as released Envoy does, and exit at once
+ * on SIGTERM, resetting every connection) wired one of the documented ways. HAProxy (Debian's package) spreads the
+ * users over the pods' data ports in `http` (L7) or `tcp` (L4) mode, health-checks each pod's data port (a TCP
+ * connect, or GET on the health-check filter's path, answered 503 once failing), and is told of an endpoint's
+ * removal some seconds after the termination started (or never: then only its health checks take the pod out).
+ * kubelet is modelled per container: each container's preStop hook runs at termination, the container gets SIGTERM
+ * when its own hook returns (at once when it has none), and the grace period ends everything with SIGKILL.
  *
- * Prints, for each wiring and load-balancer lag, the requests served and lost and how long terminations took.
+ * A Deployment rolls 3 pods (each new pod is up before its old one terminates); a DaemonSet rolls 10 nodes one at a
+ * time (the old pod goes, then its replacement starts), with timings scaled down (a 30 s grace period and a 2-5 s
+ * load-balancer lag) so that the run stays within minutes. Prints, for each row, requests served and lost,
+ * long-lived sessions cut, how the drains ended, and the termination (or rollout) times.
+ *
+ * `bun bench/rolling-update.ts [row ...]` runs the named rows only; ROLLOUT_CLI=path/to/main.ts runs another
+ * checkout's program (the figures before a change).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type KeepAliveClient, openClient } from "../test/support/clients.ts";
 import { FAKE_ENVOY_CLI } from "../test/support/supervised.ts";
+import { type Check, haproxyOrSkip, LoadBalancer, type Mode } from "./haproxy.ts";
+import { NO_TRAFFIC, startUsers, type TrafficMix } from "./users.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const CLI = [process.execPath, `${ROOT}src/cli/main.ts`];
-const GRACE_MS = 30_000;
-const PODS = 3;
-const KEEP_ALIVE_CLIENTS = 4;
-const NEW_CONNECTIONS_PER_S = 20;
-/** The drain flags of every wiring: the program's defaults plus a 3 s check delay. */
-const DRAIN_FLAGS = ["--check-delay=3s"];
+const CLI = [process.execPath, process.env.ROLLOUT_CLI ?? `${ROOT}src/cli/main.ts`];
+/** The drain flags of every wiring: the program's defaults plus a 3 s check delay (and ROLLOUT_FLAGS, to compare). */
+const DRAIN_FLAGS = ["--check-delay=3s", ...(process.env.ROLLOUT_FLAGS?.split(" ").filter(Boolean) ?? [])];
 
 type Wiring = "no hook" | "httpGet sidecar" | "exec hook + sidecar" | "supervisor (run)";
-const WIRINGS: Wiring[] = ["no hook", "httpGet sidecar", "exec hook + sidecar", "supervisor (run)"];
 
-interface Scenario {
+interface Row {
+  name: string;
   wiring: Wiring;
-  lagMs: [number, number];
-  /** Flags added to the drain's, to compare (the quiet period off: the drain before it existed). */
-  extra: string[];
+  kind: "Deployment" | "DaemonSet";
+  pods: number;
+  graceMs: number;
+  mode: Mode;
+  check: Check;
+  /** When the load balancer is told that a terminating pod's endpoint is gone; undefined: never. */
+  lagMs: [number, number] | undefined;
+  traffic: TrafficMix;
 }
+
+/** Every process the bench started and that still runs, and each pod's directory: an interrupted run ends them all. */
+const spawned = new Set<Bun.Subprocess>();
+const podDirs = new Set<string>();
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    for (const proc of spawned) proc.kill("SIGKILL");
+    for (const dir of podDirs) removePod({ dir });
+    process.exit(130);
+  });
 
 /** A spawned process whose JSON log lines can be waited for. */
 function spawnLogged(argv: string[]) {
@@ -44,7 +62,10 @@ function spawnLogged(argv: string[]) {
     stderr: "pipe",
     env: { ...process.env, ENVOY_SHUTDOWN_LOG_FORMAT: "json", NO_COLOR: "1" },
   });
+  spawned.add(proc);
+  void proc.exited.then(() => spawned.delete(proc));
   const lines: Record<string, unknown>[] = [];
+  const ended = () => lines.find((line) => /^drain (complete|timed out)/.test(String(line.msg)));
   const wakers = new Set<() => void>();
   void (async () => {
     let pending = "";
@@ -74,7 +95,7 @@ function spawnLogged(argv: string[]) {
       wakers.add(check);
       check();
     });
-  return { proc, waitFor };
+  return { proc, waitFor, ended };
 }
 type Logged = ReturnType<typeof spawnLogged>;
 
@@ -88,19 +109,20 @@ interface Pod {
 }
 
 /** Starts one pod of `wiring`; resolves once Envoy serves (and the sidecar listens). */
-async function startPod(scenario: Scenario): Promise<Pod> {
+async function startPod(row: Row): Promise<Pod> {
   const dir = mkdtempSync(join(tmpdir(), "esm-rollout-"));
+  podDirs.add(dir);
   const socket = join(dir, "admin.sock");
   const envoyArgv = [process.execPath, FAKE_ENVOY_CLI, "--admin-socket", socket, "--info-dir", dir, "--response-delay", "5"];
-  const flags = [...DRAIN_FLAGS, ...scenario.extra, "--admin-address", socket, "--serve-address", "127.0.0.1", "--serve-port", "0"];
+  const flags = [...DRAIN_FLAGS, "--admin-address", socket, "--serve-address", "127.0.0.1", "--serve-port", "0"];
   let envoy: Logged;
   let sidecar: Logged | undefined;
   let sidecarPort = 0;
-  if (scenario.wiring === "supervisor (run)") {
+  if (row.wiring === "supervisor (run)") {
     envoy = spawnLogged([...CLI, "run", ...flags, "--", ...envoyArgv]);
   } else {
     envoy = spawnLogged(envoyArgv);
-    if (scenario.wiring !== "no hook") {
+    if (row.wiring !== "no hook") {
       sidecar = spawnLogged([...CLI, "shutdown-manager", ...flags, "--ready-file", join(dir, "ready")]);
       sidecarPort = Number((await sidecar.waitFor((line) => line.msg === "shutdown-manager listening")).port);
     }
@@ -110,9 +132,9 @@ async function startPod(scenario: Scenario): Promise<Pod> {
 }
 
 /** kubelet stopping a pod: each container's preStop hook, then its SIGTERM, all within the grace period. */
-async function terminate(pod: Pod, scenario: Scenario): Promise<number> {
+async function terminate(pod: Pod, row: Row): Promise<number> {
   const started = performance.now();
-  const grace = AbortSignal.timeout(GRACE_MS);
+  const grace = AbortSignal.timeout(row.graceMs);
   const httpGet = () =>
     fetch(`http://127.0.0.1:${pod.sidecarPort}/shutdown`, { signal: grace, timeout: false }).then(
       (response) => response.arrayBuffer(),
@@ -120,7 +142,7 @@ async function terminate(pod: Pod, scenario: Scenario): Promise<number> {
     );
   const execHook = async () => {
     const hook = Bun.spawn(
-      [...CLI, "shutdown", ...DRAIN_FLAGS, ...scenario.extra, "--admin-address", join(pod.dir, "admin.sock")].concat([
+      [...CLI, "shutdown", ...DRAIN_FLAGS, "--admin-address", join(pod.dir, "admin.sock")].concat([
         "--serve-port",
         String(pod.sidecarPort),
         "--ready-file",
@@ -133,7 +155,7 @@ async function terminate(pod: Pod, scenario: Scenario): Promise<number> {
   };
   const sigterm = (container: Logged | undefined) => container?.proc.kill("SIGTERM");
   const containers: Promise<unknown>[] = [];
-  switch (scenario.wiring) {
+  switch (row.wiring) {
     case "no hook":
     case "supervisor (run)":
       sigterm(pod.envoy);
@@ -156,10 +178,7 @@ async function terminate(pod: Pod, scenario: Scenario): Promise<number> {
   };
   grace.addEventListener("abort", killAll, { once: true });
   await exited;
-  const ms = performance.now() - started;
-  killFakeEnvoys(pod.dir);
-  rmSync(pod.dir, { recursive: true, force: true });
-  return ms;
+  return performance.now() - started;
 }
 
 /** Kills whatever fake Envoy a pod's directory names (a SIGKILLed supervisor cannot). */
@@ -171,143 +190,174 @@ function killFakeEnvoys(dir: string): void {
   }
 }
 
-/** The load balancer: new connections go round-robin to the endpoints it still has. */
-class LoadBalancer {
-  private endpoints: number[] = [];
-  private turn = 0;
-  add(port: number) {
-    this.endpoints.push(port);
-  }
-  remove(port: number) {
-    this.endpoints = this.endpoints.filter((p) => p !== port);
-  }
-  pick(): number | undefined {
-    return this.endpoints[this.turn++ % Math.max(1, this.endpoints.length)];
-  }
+/** How a pod's drain ended: by its condition, at its deadline, or not at all (SIGKILL, or no drain). */
+function drainEnd(pod: Pod): "condition" | "deadline" | "killed" {
+  const line = (pod.sidecar ?? pod.envoy).ended();
+  if (!line) return "killed";
+  return String(line.msg).startsWith("drain complete") ? "condition" : "deadline";
 }
 
-/** The traffic: keep-alive clients back to back and new short connections, through the load balancer. */
-function startTraffic(lb: LoadBalancer) {
-  let running = true;
-  let served = 0;
-  let failed = 0;
-  const count = (ok: boolean) => (ok ? served++ : failed++);
-  const keepAlive = async () => {
-    let client: KeepAliveClient | undefined;
-    while (running) {
-      try {
-        if (!client || client.isClosed) {
-          const port = lb.pick();
-          if (port === undefined) throw new Error("no endpoint");
-          client = await openClient(port);
-        }
-        // A `connection: close` sends the client back to the load balancer for its next connection.
-        if ((await client.request()).includes("connection: close")) client = undefined;
-        count(true);
-      } catch {
-        count(false);
-        client = undefined;
-      }
-      await Bun.sleep(20);
-    }
-    client?.close();
-  };
-  const loops = Array.from({ length: KEEP_ALIVE_CLIENTS }, keepAlive);
-  const shorts = new Set<Promise<void>>();
-  const timer = setInterval(() => {
-    const port = lb.pick();
-    if (port === undefined) return void count(false);
-    // A new connection for one request, closed by the client once answered.
-    const one = openClient(port)
-      .then(async (client) => {
-        try {
-          await client.request();
-        } finally {
-          client.close();
-        }
-      })
-      .then(
-        () => void count(true),
-        () => void count(false),
-      );
-    shorts.add(one);
-    void one.finally(() => shorts.delete(one));
-  }, 1000 / NEW_CONNECTIONS_PER_S);
-  return {
-    async stop() {
-      running = false;
-      clearInterval(timer);
-      await Promise.all([...loops, ...shorts]);
-      return { served, failed };
-    },
-  };
+function removePod(pod: Pick<Pod, "dir">): void {
+  killFakeEnvoys(pod.dir);
+  rmSync(pod.dir, { recursive: true, force: true });
+  podDirs.delete(pod.dir);
 }
 
 const uniform = ([low, high]: [number, number]) => low + Math.random() * (high - low);
+/** Health checks that pass once after a pod's start: it takes traffic then. */
+const READY_MS = 1500;
 
-/** Rolls every pod once (a new pod first, then the old one terminated), under traffic. */
-async function rollout(scenario: Scenario) {
-  const lb = new LoadBalancer();
-  const pods: Pod[] = [];
-  for (let i = 0; i < PODS; i++) pods.push(await startPod(scenario));
-  for (const pod of pods) lb.add(pod.dataPort);
-  const traffic = startTraffic(lb);
-  await Bun.sleep(1000);
+/** Terminates `old` under the load balancer: endpoint removal after the row's lag, kubelet's order meanwhile. */
+async function terminateBehind(lb: LoadBalancer, old: Pod, name: string, row: Row): Promise<number> {
+  const lag = row.lagMs ? uniform(row.lagMs) : undefined;
+  const removal = lag === undefined ? undefined : setTimeout(() => void lb.remove(name), lag);
+  const took = await terminate(old, row);
+  // The next pod goes once this one is out of the load balancer too, as a rollout paced by readiness does.
+  if (lag !== undefined) await Bun.sleep(Math.max(0, lag - took));
+  clearTimeout(removal);
+  await lb.remove(name);
+  return took;
+}
+
+/** One row: the load balancer, the pods, the users, and the rollout. */
+async function rollout(row: Row) {
+  const dir = mkdtempSync(join(tmpdir(), "esm-lb-"));
+  const lb = await LoadBalancer.start(row.mode, row.check, dir);
+  spawned.add(lb.proc);
+  let serial = 0;
+  const startBehind = async () => {
+    const pod = await startPod(row);
+    const name = `pod${serial++}`;
+    await lb.add(name, pod.dataPort);
+    return { pod, name };
+  };
+  const pods = [];
+  for (let i = 0; i < row.pods; i++) pods.push(await startBehind());
+  await Bun.sleep(READY_MS);
+  const users = startUsers(lb.port, row.traffic);
+  await Bun.sleep(5000);
   const terminations: number[] = [];
+  const ends: string[] = [];
   const replacements: Pod[] = [];
+  const started = performance.now();
   for (const old of pods) {
-    const replacement = await startPod(scenario);
-    replacements.push(replacement);
-    lb.add(replacement.dataPort);
-    const lag = uniform(scenario.lagMs);
-    const removal = setTimeout(() => lb.remove(old.dataPort), lag);
-    const took = await terminate(old, scenario);
-    terminations.push(took);
-    // The next pod is replaced once this one is gone from the load balancer too, as a rollout paced by readiness is.
-    await Bun.sleep(Math.max(0, lag - took));
-    clearTimeout(removal);
-    lb.remove(old.dataPort);
+    if (row.kind === "Deployment") {
+      const next = await startBehind();
+      replacements.push(next.pod);
+      await Bun.sleep(READY_MS);
+    }
+    terminations.push(await terminateBehind(lb, old.pod, old.name, row));
+    ends.push(drainEnd(old.pod));
+    removePod(old.pod);
+    if (row.kind === "DaemonSet") {
+      replacements.push((await startBehind()).pod);
+      await Bun.sleep(READY_MS);
+    }
   }
+  const rolloutMs = performance.now() - started;
   await Bun.sleep(1000);
-  const { served, failed } = await traffic.stop();
+  const tally = await users.stop();
   for (const pod of replacements) {
     pod.envoy.proc.kill("SIGKILL");
     pod.sidecar?.proc.kill("SIGKILL");
     await pod.envoy.proc.exited;
-    killFakeEnvoys(pod.dir);
-    rmSync(pod.dir, { recursive: true, force: true });
+    removePod(pod);
   }
-  return { served, failed, terminations };
+  await lb.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return { ...tally, terminations, ends, rolloutMs };
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
 
-const lags: [string, [number, number]][] = [
-  ["5–10 s", [5000, 10_000]],
-  ["0.5–1.5 s", [500, 1500]],
+const LAG: [number, number] = [5000, 10_000];
+const IDLE_USERS = { pausingUsers: 10, pauseMs: [60_000, 120_000] as [number, number] };
+const BUSY = { backToBack: 4, newPerSecond: 20 };
+const deployment = { kind: "Deployment", pods: 3, graceMs: 30_000, wiring: "httpGet sidecar" } as const;
+const l4IdleUsers: Row = {
+  ...deployment,
+  name: "L4 + idle users",
+  mode: "tcp",
+  check: "tcp",
+  lagMs: LAG,
+  traffic: { ...NO_TRAFFIC, ...BUSY, ...IDLE_USERS },
+};
+const ROWS: Row[] = [
+  {
+    ...deployment,
+    name: "L7, told of removal",
+    mode: "http",
+    check: "http",
+    lagMs: LAG,
+    traffic: { ...NO_TRAFFIC, ...BUSY, ...IDLE_USERS },
+  },
+  { ...deployment, name: "L7, health checks only", mode: "http", check: "http", lagMs: undefined, traffic: { ...NO_TRAFFIC, ...BUSY } },
+  l4IdleUsers,
+  { ...l4IdleUsers, name: "L4 + idle users, exec hook", wiring: "exec hook + sidecar" },
+  { ...l4IdleUsers, name: "L4 + idle users, supervisor", wiring: "supervisor (run)" },
+  { ...deployment, name: "L4, HTTP health checks only", mode: "tcp", check: "http", lagMs: undefined, traffic: { ...NO_TRAFFIC, ...BUSY } },
+  {
+    ...deployment,
+    name: "L4 + WebSockets and streams",
+    mode: "tcp",
+    check: "tcp",
+    lagMs: LAG,
+    traffic: { ...NO_TRAFFIC, newPerSecond: 10, websockets: 6, streams: 4, streamMs: [5000, 40_000] },
+  },
+  {
+    ...deployment,
+    name: "L4 + HTTP/2 (modelled)",
+    mode: "tcp",
+    check: "tcp",
+    lagMs: LAG,
+    traffic: { ...NO_TRAFFIC, newPerSecond: 10, http2BackToBack: 4, http2Pausing: 6, pauseMs: [60_000, 120_000] },
+  },
+  {
+    name: "DaemonSet, 10 nodes, L4 + idle users",
+    kind: "DaemonSet",
+    pods: 10,
+    graceMs: 30_000,
+    wiring: "httpGet sidecar",
+    mode: "tcp",
+    check: "tcp",
+    lagMs: [2000, 5000],
+    traffic: { ...NO_TRAFFIC, ...BUSY, ...IDLE_USERS },
+  },
 ];
+
+const skip = haproxyOrSkip();
+if (skip) {
+  console.log(`bench:rollout skipped: ${skip}`);
+  process.exit(0);
+}
 const only = process.argv.slice(2);
-const rows: Record<string, unknown>[] = [];
+const results: Record<string, unknown>[] = [];
+console.log(`rolling update behind HAProxy, drain flags ${DRAIN_FLAGS.join(" ")} (program: ${CLI[1]})`);
 console.log(
-  `rolling update: ${PODS} pods, ${KEEP_ALIVE_CLIENTS} keep-alive clients + ${NEW_CONNECTIONS_PER_S} new connections/s, drain flags ${DRAIN_FLAGS.join(" ")}`,
+  "| row | wiring | requests served | lost | long-lived cut / completed | drains by condition / deadline / SIGKILL | termination median / max | rollout |",
 );
-console.log("| wiring | quiet period | load-balancer lag | requests served | lost | termination (min–max) |");
-console.log("| --- | --- | --- | --- | --- | --- |");
-for (const [lagName, lagMs] of lags) {
-  for (const wiring of WIRINGS) {
-    const variants: string[][] = wiring === "no hook" ? [[]] : lagName === "5–10 s" ? [[], ["--quiet-period=0s"]] : [[]];
-    for (const extra of variants) {
-      const scenario = { wiring, lagMs, extra };
-      if (only.length > 0 && !only.includes(wiring)) continue;
-      const { served, failed, terminations } = await rollout(scenario);
-      const quiet = wiring === "no hook" ? "-" : extra.length ? "off" : "2s (default)";
-      const range = `${seconds(Math.min(...terminations))}–${seconds(Math.max(...terminations))}`;
-      console.log(`| ${wiring} | ${quiet} | ${lagName} | ${served} | ${failed} | ${range} |`);
-      rows.push({ wiring, quiet, lag: lagName, served, failed, terminations_ms: terminations.map(Math.round) });
-    }
-  }
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const row of ROWS) {
+  if (only.length > 0 && !only.includes(row.name)) continue;
+  const result = await rollout(row);
+  const count = (end: string) => result.ends.filter((e) => e === end).length;
+  console.log(
+    `| ${row.name} | ${row.wiring} | ${result.served} | ${result.lost} | ${result.cut} / ${result.completed} | ${count("condition")} / ${count("deadline")} / ${count("killed")} | ${seconds(median(result.terminations))} / ${seconds(Math.max(...result.terminations))} | ${seconds(result.rolloutMs)} |`,
+  );
+  results.push({
+    row: row.name,
+    wiring: row.wiring,
+    ...result,
+    terminations: result.terminations.map(Math.round),
+    rolloutMs: Math.round(result.rolloutMs),
+  });
 }
 mkdirSync(`${ROOT}bench-results`, { recursive: true });
 const file = `${ROOT}bench-results/rolling-update-${new Date().toISOString().replaceAll(":", "-")}.json`;
-writeFileSync(file, JSON.stringify({ drain_flags: DRAIN_FLAGS, rows }, null, 2));
+writeFileSync(file, JSON.stringify({ program: CLI[1], drain_flags: DRAIN_FLAGS, rows: results }, null, 2));
 console.log(`results: ${file}`);

@@ -364,3 +364,145 @@ describe("polling pace", () => {
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(300);
   });
 });
+
+describe("ending on traffic (the default of this program's own command lines)", () => {
+  const traffic = (overrides: Partial<DrainSettings> = {}, connections = 0) =>
+    setup({ countIdleConnections: false, longLivedBudgetMs: 5000, ...overrides }, connections);
+
+  test("idle HTTP connections do not hold the drain; a request in flight does, until it is answered", async () => {
+    const { clock, envoy, run, polls } = traffic({}, 5);
+    envoy.requests = 2;
+    clock.at(1500, () => {
+      envoy.requests = 0;
+    });
+    const outcome = await run();
+    expect(outcome).toMatchObject({ phase: "drained", reason: "threshold", openConnections: 5 });
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(1500);
+    expect(outcome.elapsedMs).toBeLessThanOrEqual(1600);
+    expect(outcome.traffic).toMatchObject({ busy: 0, idle: 5, longLived: 0, nonHttp: 0 });
+    expect(polls[0]?.traffic).toMatchObject({ busy: 2, idle: 3 });
+  });
+
+  test("connections that are not HTTP (TCP proxy) hold it as any connection does", async () => {
+    const { clock, envoy, run } = traffic({ minOpenConnections: 0 }, 3);
+    envoy.nonHttp = 2;
+    clock.at(2500, () => {
+      envoy.nonHttp = 0;
+    });
+    const outcome = await run();
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(2500);
+    expect(outcome.elapsedMs).toBeLessThanOrEqual(2600);
+  });
+
+  test("upgraded connections hold it for --long-lived-budget, then it ends and says how many it leaves, where", async () => {
+    const { envoy, run } = traffic({ longLivedBudgetMs: 5000 }, 3);
+    envoy.upgrades = 2;
+    envoy.requests = 0;
+    const logs = captureLogs();
+    const outcome = await run();
+    expect(outcome).toMatchObject({ phase: "drained", reason: "long_lived" });
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(5000);
+    expect(outcome.elapsedMs).toBeLessThanOrEqual(5100);
+    expect(outcome.traffic?.byPrefix.get("ingress_http")).toEqual({ busy: 0, idle: 1, longLived: 2 });
+    expect(oneWarning(logs, "long-lived")).toBe(
+      "drain complete; 2 long-lived sessions left to be cut when Envoy exits (upgraded, or in flight for over 5s): ingress_http=2",
+    );
+  });
+
+  test("with --long-lived-budget=0s they hold it until --drain-timeout", async () => {
+    const { envoy, run } = traffic({ longLivedBudgetMs: 0, drainTimeoutMs: 8000 }, 1);
+    envoy.upgrades = 1;
+    expect(await run()).toMatchObject({ phase: "timed_out", elapsedMs: 8000 });
+  });
+
+  test("a request in flight for longer than the budget is long-lived; a request that arrived since is never cut by it", async () => {
+    const old = traffic({ longLivedBudgetMs: 5000 }, 1);
+    old.envoy.requests = 1;
+    expect(await old.run()).toMatchObject({ reason: "long_lived", elapsedMs: 5000 });
+
+    const { clock, envoy, run } = traffic({ longLivedBudgetMs: 5000 }, 2);
+    envoy.requests = 1;
+    clock.at(4000, () => {
+      envoy.requests = 2;
+      envoy.requestsArrived = (envoy.requestsArrived ?? 0) + 1;
+    });
+    // The new request is still in flight when the budget is spent: nothing is cut while it may be short.
+    clock.at(7000, () => {
+      envoy.requests = 1;
+    });
+    const outcome = await run();
+    expect(outcome.reason).toBe("long_lived");
+    // Only once no request has arrived for a whole budget can the one left be older than it.
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(9000);
+    expect(outcome.elapsedMs).toBeLessThanOrEqual(9100);
+  });
+
+  test("new connections without requests (a load balancer's connect checks) do not break the quiet period; requests do", async () => {
+    const checks = traffic({ quietPeriodMs: 2000, drainTimeoutMs: 20_000 });
+    lagging(checks.clock, checks.envoy, 250, 60_000);
+    expect(await checks.run()).toMatchObject({ phase: "drained", elapsedMs: 2000 });
+
+    const { clock, envoy, run } = traffic({ quietPeriodMs: 2000, drainTimeoutMs: 20_000 });
+    for (let at = 250; at <= 3000; at += 250)
+      clock.at(at, () => {
+        envoy.requestsArrived = (envoy.requestsArrived ?? 0) + 1;
+      });
+    const outcome = await run();
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(5000);
+    expect(outcome.elapsedMs).toBeLessThanOrEqual(5100);
+  });
+
+  test("a request counter that goes down (Envoy restarted) starts the quiet period again; it never ends the drain", async () => {
+    const { clock, envoy, run } = traffic({ quietPeriodMs: 2000 });
+    envoy.requestsArrived = 80;
+    clock.at(1500, () => {
+      envoy.requestsArrived = 3;
+    });
+    const logs = captureLogs();
+    const outcome = await run();
+    expect(outcome.phase).toBe("drained");
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(3500);
+    expect(oneWarning(logs, "counters went down")).toContain("the quiet period starts again");
+  });
+
+  test("request stats Envoy does not report (stats_matcher): one warning, then every open connection counts, as before", async () => {
+    const { connectionsAt, envoy, run } = traffic({}, 3);
+    envoy.requestStats = false;
+    connectionsAt(2000, 0);
+    const logs = captureLogs();
+    const outcome = await run();
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(2000);
+    expect(outcome.traffic).toBeUndefined();
+    expect(oneWarning(logs, "http.<prefix>.downstream_rq_active")).toContain("every open connection holds the drain");
+  });
+
+  test("a time-out with nothing open says so, and what was still arriving, never 'connections still open'", async () => {
+    const { clock, envoy, run } = traffic({ quietPeriodMs: 2000, drainTimeoutMs: 4000 });
+    for (let at = 250; at <= 60_000; at += 250)
+      clock.at(at, () => {
+        envoy.requestsArrived = (envoy.requestsArrived ?? 0) + 1;
+      });
+    const logs = captureLogs();
+    expect(await run()).toMatchObject({ phase: "timed_out", openConnections: 0 });
+    expect(logs.at(-1)?.msg).toMatch(
+      /^drain timed out; no connection open; traffic was still arriving: [\d.]+ arrivals\/s on ingress_http/,
+    );
+  });
+
+  test("each poll line splits open connections into busy, idle, long-lived and non-HTTP, by HTTP prefix", async () => {
+    const { clock, envoy, run, polls } = traffic({}, 6);
+    Object.assign(envoy, { requests: 1, upgrades: 2, nonHttp: 1 });
+    clock.at(500, () => Object.assign(envoy, { requests: 0, upgrades: 0, nonHttp: 0 }));
+    await run();
+    const logs = captureLogs();
+    if (polls[0]) logPoll(polls[0]);
+    expect(logs[0]?.msg).toBe("open connections: busy 1, idle 3, long-lived 2, non-HTTP 1");
+    expect(logs[0]?.fields).toMatchObject({
+      busy: 1,
+      idle: 3,
+      long_lived: 2,
+      non_http: 1,
+      http: { ingress_http: { busy: 1, idle: 3, long_lived: 2 } },
+    });
+  });
+});

@@ -78,6 +78,8 @@ describe("ring 1: the drain on a virtual clock", () => {
       // A schedule whose Envoy is never there needs a deadline: nothing else ends it, by design.
       drainTimeoutMs: !neverThere && r.chance(0.25) ? 0 : r.int(1000, 30_000),
       drainListeners: r.chance(0.3),
+      countIdleConnections: true,
+      longLivedBudgetMs: 0,
       adminUnreachableThreshold: r.int(1, 4),
       minDrainMs: r.chance(0.2) ? r.int(1, 5000) : 0,
       healthCheckFailDelayMs: r.chance(0.2) ? r.int(1, 3000) : 0,

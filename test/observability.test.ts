@@ -8,6 +8,7 @@ import type { PollReport } from "../src/drain/drain.ts";
 import { progressLine } from "../src/hook/progress.ts";
 import { configureLogging, containerLogMirror, type LoggingOptions, log } from "../src/log.ts";
 import type { StatusReport } from "../src/sidecar/status.ts";
+import { openClients } from "./support/clients.ts";
 import { closesAfter, fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
 import { onTeardown } from "./support/teardown.ts";
@@ -303,4 +304,42 @@ describe("the demos", () => {
     expect(counts[0]).toBeGreaterThan(0);
     expect(counts.at(-1)).toBe(0);
   }, 40_000);
+});
+
+describe("what holds a drain that ends on traffic", () => {
+  test("/status, status and /metrics split open connections; a spent budget names the long-lived sessions it leaves", async () => {
+    const fake = await fakeEnvoy({ mode: "live" });
+    const manager = await startManager(
+      fastDrain(fake.adminAddress, ["--no-count-idle-connections", "--long-lived-budget", "1500ms", "--drain-timeout", "20s"]).args,
+    );
+    await openClients(fake.dataPort, 2);
+    const upgrade = await Bun.connect({ hostname: "127.0.0.1", port: fake.dataPort, socket: { data() {} } });
+    onTeardown(() => upgrade.end());
+    upgrade.write("GET /chat HTTP/1.1\r\nhost: app\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+    const shutdown = fetch(`${manager.url}/shutdown`);
+    await manager.waitForLog((line) => line.long_lived === 1);
+    const draining = (await (await fetch(`${manager.url}/status`)).json()) as StatusReport;
+    expect(draining.traffic).toEqual({
+      busy: 0,
+      idle: 2,
+      long_lived: 1,
+      non_http: 0,
+      by_listener: { ingress_http: { busy: 0, idle: 2, long_lived: 1 } },
+    });
+    expect((await shutdown).status).toBe(200);
+    const done = await manager.waitForLog((line) => String(line.msg).startsWith("drain complete"));
+    expect(done.msg).toBe(
+      "drain complete; 1 long-lived session left to be cut when Envoy exits (upgraded, or in flight for over 1.5s): ingress_http=1",
+    );
+    const { samples } = await scrape(manager.url);
+    expect(samples).toMatchObject({
+      'drains_total{phase="drained",reason="long_lived"}': 1,
+      'traffic_connections{kind="idle"}': 2,
+      'traffic_connections{kind="long_lived"}': 1,
+      'listener_traffic_connections{listener="ingress_http",kind="long_lived"}': 1,
+    });
+    const status = spawnCli(["status", "--serve-port", String(manager.port)]);
+    expect(await status.exited).toBe(0);
+    expect(await status.stdout()).toContain("carrying:        busy 0, idle 2, long-lived 1, non-HTTP 0");
+  });
 });

@@ -84,12 +84,22 @@ export const drainOptions = {
   quietPeriodMs: duration(
     "quiet-period",
     "2s",
-    "The drain is not complete until Envoy has accepted no new connection for this long: the load balancer has stopped sending (0s = off)",
+    "The drain is not complete until nothing new has reached Envoy for this long (requests and non-HTTP connections; with --count-idle-connections, connections): the load balancer has stopped sending (0s = off)",
   ),
   quietConnections: count(
     "quiet-connections",
     "0",
-    "New connections a quiet period tolerates, for load balancers whose health checks reach a data-plane listener",
+    "Arrivals a quiet period tolerates, for load balancer health checks that Envoy's stats cannot tell from traffic",
+  ),
+  countIdleConnections: toggle(
+    "count-idle-connections",
+    false,
+    "Every open connection holds the drain, idle HTTP ones included, as Contour and Envoy Gateway count (default: requests in flight, new requests and non-HTTP connections do)",
+  ),
+  longLivedBudgetMs: duration(
+    "long-lived-budget",
+    "10s",
+    "How long the drain waits for upgraded connections (WebSocket) and requests in flight for longer than this; then it ends and names them, and Envoy's exit cuts them (0s = until --drain-timeout)",
   ),
   healthCheckFailDelayMs: duration(
     "health-check-fail-delay",

@@ -2,27 +2,39 @@
 import { formatDuration } from "../duration.ts";
 import { ADMIN_ERROR_KINDS, AdminError, type AdminErrorKind } from "../envoy/admin-error.ts";
 import { describeMissingStats, type EnvoyAdmin } from "../envoy/client.ts";
-import { ACCEPTED_STATS, type ConnectionCount } from "../envoy/stats.ts";
+import { ACCEPTED_STATS, type ConnectionCount, REQUEST_COUNTER_STATS, REQUEST_STATS } from "../envoy/stats.ts";
 import { errorMessage } from "../errors.ts";
 import { log } from "../log.ts";
 import { type Clock, realClock, untilAborted } from "../wait.ts";
 import { NewConnections } from "./new-connections.ts";
 import { type DrainSettings, FASTEST_POLL_MS } from "./settings.ts";
+import { holdersText, type TrafficHolders, trafficHolders } from "./traffic.ts";
 
 export const DRAIN_PHASES = ["idle", "draining", "drained", "timed_out", "failed"] as const;
 export type DrainPhase = (typeof DRAIN_PHASES)[number];
 export type FinalPhase = Exclude<DrainPhase, "idle" | "draining">;
 /**
- * Why a drain ended: the count reached the threshold, an Envoy that had answered went away, another process finished
- * it, the deadline passed, Envoy never answered at the configured address, an operator cut it short, or a fault.
+ * Why a drain ended: the count reached the threshold, only long-lived sessions were left once their budget was
+ * spent, an Envoy that had answered went away, another process finished it, the deadline passed, Envoy never
+ * answered at the configured address, an operator cut it short, or a fault.
  */
-export type DrainReason = "threshold" | "envoy_gone" | "handed_off" | "timeout" | "envoy_unreachable" | "interrupted" | "error";
+export type DrainReason =
+  | "threshold"
+  | "long_lived"
+  | "envoy_gone"
+  | "handed_off"
+  | "timeout"
+  | "envoy_unreachable"
+  | "interrupted"
+  | "error";
 
 export interface DrainOutcome {
   phase: FinalPhase;
   reason: DrainReason;
   /** Open connections at the last successful count, if any. */
   openConnections: number | undefined;
+  /** What held the drain at the last traffic count (what is left to be cut), if connections were split. */
+  traffic?: TrafficHolders | undefined;
   elapsedMs: number;
 }
 
@@ -38,6 +50,8 @@ export interface PollReport {
   /** New connections Envoy accepted since the previous report, by listener, and over how many milliseconds. */
   newConnections: Map<string, number>;
   newConnectionsOverMs: number;
+  /** Open connections split into busy, idle, long-lived and non-HTTP, when the drain ends on traffic. */
+  traffic?: TrafficHolders | undefined;
 }
 
 /** Something that keeps the drain from seeing Envoy, found at start-up or by a poll; cleared by the next good count. */
@@ -58,6 +72,8 @@ export interface DrainSnapshot {
   firstOpenConnections: number | undefined;
   /** Listeners still holding connections at the last count. */
   byListener: Map<string, number>;
+  /** The last count's split into busy, idle, long-lived and non-HTTP, when the drain ends on traffic. */
+  traffic: TrafficHolders | undefined;
   /** New connections by listener within the last check interval (empty when none, or when the counters are not read). */
   newByListener: Map<string, number>;
   /** When a poll last saw a new connection. */
@@ -109,30 +125,48 @@ function largest(byListener: Map<string, number>, limit = 5): Record<string, num
   return Object.fromEntries([...byListener].sort(([, a], [, b]) => b - a).slice(0, limit));
 }
 
-/** "12.0 new connections/s on a (10), b (2)": where new connections keep arriving. */
-export function arrivalText(newConnections: Map<string, number>, overMs: number): string {
+/**
+ * "12.0 new connections/s on a (10), b (2)": where new connections keep arriving; counting traffic, "arrivals"
+ * (requests by HTTP prefix, and non-HTTP connections).
+ */
+export function arrivalText(newConnections: Map<string, number>, overMs: number, what = "new connections"): string {
   const total = [...newConnections.values()].reduce((a, b) => a + b, 0);
   const rate = overMs > 0 ? (total * 1000) / overMs : total;
   const where = Object.entries(largest(newConnections, 3))
     .map(([id, n]) => `${id} (${n})`)
     .join(", ");
-  return `${rate.toFixed(1)} new connections/s on ${where}`;
+  return `${rate.toFixed(1)} ${what}/s on ${where}`;
+}
+
+/** The split as structured fields: totals, and each HTTP prefix's share (the largest few). */
+export function holderFields(traffic: TrafficHolders): Record<string, unknown> {
+  const prefixes = [...traffic.byPrefix]
+    .sort(([, a], [, b]) => b.busy + b.longLived + b.idle - (a.busy + a.longLived + a.idle))
+    .slice(0, 5)
+    .map(([prefix, share]) => [prefix, { busy: share.busy, idle: share.idle, long_lived: share.longLived }]);
+  return {
+    busy: traffic.busy,
+    idle: traffic.idle,
+    long_lived: traffic.longLived,
+    non_http: traffic.nonHttp,
+    ...(prefixes.length > 0 ? { http: Object.fromEntries(prefixes) } : {}),
+  };
 }
 
 /** One log line per reported count, naming who holds the drain: what a drain reports unless told otherwise. */
 export function logPoll(report: PollReport): void {
   const arriving = report.newConnections.size > 0;
-  log.info(
-    arriving ? `open connections; still receiving ${arrivalText(report.newConnections, report.newConnectionsOverMs)}` : "open connections",
-    {
-      open_connections: report.openConnections,
-      min_open_connections: report.minOpenConnections,
-      elapsed: formatDuration(report.elapsedMs),
-      ...(report.remainingMs === undefined ? {} : { remaining: formatDuration(report.remainingMs) }),
-      ...(report.byListener.size > 0 ? { listeners: largest(report.byListener) } : {}),
-      ...(arriving ? { new_connections: largest(report.newConnections) } : {}),
-    },
-  );
+  const what = report.traffic ? `open connections: ${holdersText(report.traffic)}` : "open connections";
+  const newWord = report.traffic ? "arrivals" : "new connections";
+  log.info(arriving ? `${what}; still receiving ${arrivalText(report.newConnections, report.newConnectionsOverMs, newWord)}` : what, {
+    open_connections: report.openConnections,
+    min_open_connections: report.minOpenConnections,
+    elapsed: formatDuration(report.elapsedMs),
+    ...(report.remainingMs === undefined ? {} : { remaining: formatDuration(report.remainingMs) }),
+    ...(report.byListener.size > 0 ? { listeners: largest(report.byListener) } : {}),
+    ...(report.traffic ? holderFields(report.traffic) : {}),
+    ...(arriving ? { new_connections: largest(report.newConnections) } : {}),
+  });
 }
 
 /** The reason the drain's signal aborts with: how the sequence ends early (deadline, hand-off, Envoy gone). */
@@ -169,6 +203,9 @@ export class Drain {
   private arrivalsSeen: NewConnections | undefined;
   private countersMissingAnnounced = false;
   private countersMissing = false;
+  private trafficMissingAnnounced = false;
+  /** Why the last complete() count said done: at the threshold, or with only long-lived sessions past their budget. */
+  private completion: DrainReason = "threshold";
   private lastReportAt: number | undefined;
   private readonly clock: Clock;
   private readonly onPoll: (report: PollReport) => void;
@@ -197,6 +234,7 @@ export class Drain {
       openConnections: undefined,
       firstOpenConnections: undefined,
       byListener: NO_LISTENERS,
+      traffic: undefined,
       newByListener: NO_LISTENERS,
       lastNewConnectionAt: undefined,
       polls: 0,
@@ -214,7 +252,8 @@ export class Drain {
 
   /** New connections seen by the counts, kept for the longest window asked about (quiet period or interval). */
   private get arrivals(): NewConnections {
-    this.arrivalsSeen ??= new NewConnections(Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs));
+    const { quietPeriodMs, checkIntervalMs, longLivedBudgetMs } = this.settings;
+    this.arrivalsSeen ??= new NewConnections(Math.max(quietPeriodMs, checkIntervalMs, longLivedBudgetMs));
     return this.arrivalsSeen;
   }
 
@@ -356,7 +395,7 @@ export class Drain {
       if (count?.live) await this.refailHealthChecks();
       else if (count && this.complete(count)) {
         this.report(count, true);
-        return new DrainEnded("drained", "threshold");
+        return new DrainEnded("drained", this.completion);
       }
       if (count) this.report(count, false);
       await this.wait(this.nextPollDelay(count, pollMs));
@@ -381,10 +420,25 @@ export class Drain {
     await this.waitUntil(countsAt);
   }
 
-  /** The count is at the threshold, the minimum duration has passed, and no new connection broke the quiet period. */
+  /**
+   * The count is at the threshold, the minimum duration has passed, and nothing new broke the quiet period. Counting
+   * traffic, what must reach the threshold is the non-HTTP and long-lived connections, with no short request in
+   * flight; once the long-lived budget is spent, long-lived sessions no longer hold the drain.
+   */
   private complete(count: ConnectionCount): boolean {
-    const { minOpenConnections, minDrainMs } = this.settings;
-    return count.total <= minOpenConnections && this.elapsedMs() >= minDrainMs && this.quiet();
+    const { minOpenConnections, minDrainMs, longLivedBudgetMs } = this.settings;
+    if (this.elapsedMs() < minDrainMs || !this.quiet()) return false;
+    const holders = this.snapshot.traffic;
+    if (!holders) return count.total <= minOpenConnections;
+    if (holders.busy > 0) return false;
+    if (holders.nonHttp + holders.longLived <= minOpenConnections) {
+      this.completion = "threshold";
+      return true;
+    }
+    const budgetSpent = longLivedBudgetMs > 0 && this.elapsedMs() >= longLivedBudgetMs;
+    if (!budgetSpent || holders.nonHttp > minOpenConnections) return false;
+    this.completion = "long_lived";
+    return true;
   }
 
   /** No new connection for --quiet-period (beyond those tolerated), or no way to tell (off, or counters missing). */
@@ -425,11 +479,13 @@ export class Drain {
       phase: ended.phase,
       reason: ended.reason,
       openConnections: this.snapshot.openConnections,
+      traffic: this.snapshot.traffic,
       elapsedMs: this.elapsedMs(),
     };
     Object.assign(this.snapshot, { phase: outcome.phase, reason: outcome.reason, finishedAt: this.clock.now() });
     const fields = { reason: outcome.reason, open_connections: outcome.openConnections, elapsed: formatDuration(outcome.elapsedMs) };
-    if (outcome.phase === "drained") log.info("drain complete", fields);
+    if (outcome.reason === "long_lived" && outcome.traffic) log.warn(`drain complete; ${this.longLivedText(outcome.traffic)}`, fields);
+    else if (outcome.phase === "drained") log.info("drain complete", fields);
     else if (outcome.phase === "timed_out") {
       const by = this.endedByOuter ? ` ${this.endedByOuter.what}` : "";
       log.warn(`drain timed out${by}; ${this.lastCountText()}`, { ...fields, ...this.holders() });
@@ -446,23 +502,46 @@ export class Drain {
     return outcome;
   }
 
-  /** Who held the drain at its end, as structured fields: listeners still open, and those still receiving. */
-  private holders(): Record<string, Record<string, number>> {
+  /** "2 long-lived sessions left to be cut: ingress_http=2": what a drain that spent the budget leaves. */
+  private longLivedText(traffic: TrafficHolders): string {
+    const where = [...traffic.byPrefix]
+      .filter(([, share]) => share.longLived > 0)
+      .map(([prefix, share]) => `${prefix}=${share.longLived}`)
+      .join(", ");
+    return `${traffic.longLived} long-lived session${traffic.longLived === 1 ? "" : "s"} left to be cut when Envoy exits (upgraded, or in flight for over ${formatDuration(this.settings.longLivedBudgetMs)}): ${where}`;
+  }
+
+  /** Who held the drain at its end, as structured fields: listeners still open, the split, and those still receiving. */
+  private holders(): Record<string, unknown> {
     const arriving = this.arrivals.within(this.clock.now(), Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs));
     return {
       ...(this.snapshot.byListener.size > 0 ? { listeners: largest(this.snapshot.byListener) } : {}),
+      ...(this.snapshot.traffic ? holderFields(this.snapshot.traffic) : {}),
       ...(arriving.size > 0 ? { new_connections: largest(arriving) } : {}),
     };
   }
 
-  /** What the last good count said, for the time-out line; "no count was read" rather than an empty listing. */
+  /**
+   * What the last good count said, for the time-out line: what was open (split, counting traffic) and what was
+   * still arriving; "no count was read" rather than an empty listing, and never "still open" with nothing open.
+   */
   private lastCountText(): string {
     if (this.snapshot.openConnections === undefined) return "no connection count was read";
+    const traffic = this.snapshot.traffic;
     const listeners = [...this.snapshot.byListener].map(([id, n]) => `${id}=${n}`).join(", ");
     const windowMs = Math.max(this.settings.quietPeriodMs, this.settings.checkIntervalMs);
     const arriving = this.arrivals.within(this.clock.now(), windowMs);
-    const stillArriving = arriving.size > 0 ? `; new connections were still arriving: ${arrivalText(arriving, windowMs)}` : "";
-    return `connections still open${listeners ? `: ${listeners}` : ""}${stillArriving}`;
+    const stillArriving =
+      arriving.size === 0
+        ? ""
+        : traffic
+          ? `traffic was still arriving: ${arrivalText(arriving, windowMs, "arrivals")}`
+          : `new connections were still arriving: ${arrivalText(arriving, windowMs)}`;
+    const open =
+      this.snapshot.openConnections === 0
+        ? "no connection open"
+        : `connections still open${listeners ? `: ${listeners}` : ""}${traffic ? ` (${holdersText(traffic)})` : ""}`;
+    return stillArriving ? `${open}; ${stillArriving}` : open;
   }
 
   /** Runs one admin call and counts its errors; after enough refusals from an Envoy that had answered, ends the drain. */
@@ -535,7 +614,10 @@ export class Drain {
 
   /** Counts open downstream connections once; an error is logged and counts as no answer, never as zero. */
   private async poll(): Promise<ConnectionCount | undefined> {
-    const result = await this.attempt((cancel) => this.admin.openConnections(undefined, cancel));
+    const countTraffic = !this.settings.countIdleConnections;
+    const result = await this.attempt((cancel) =>
+      countTraffic ? this.admin.traffic(cancel) : this.admin.openConnections(undefined, cancel),
+    );
     this.snapshot.polls += 1;
     if (!result.ok) {
       if (result.error.kind === "stats_missing")
@@ -548,27 +630,43 @@ export class Drain {
     }
     this.noteProblem(undefined);
     const count = result.value;
+    if (countTraffic && !count.traffic && !this.trafficMissingAnnounced) {
+      this.trafficMissingAnnounced = true;
+      log.warn(
+        `Envoy reports no ${REQUEST_STATS} gauge (its stats_matcher excludes it): requests cannot be told from idle connections, so every open connection holds the drain; include ${REQUEST_STATS} in stats_matcher`,
+      );
+    }
     Object.assign(this.snapshot, { openConnections: count.total, byListener: count.byListener });
     this.snapshot.firstOpenConnections ??= count.total;
     this.noteArrivals(count);
+    this.snapshot.traffic = count.traffic && trafficHolders(count.traffic, (prefix) => this.arrivedWithinBudget(prefix));
     return count;
+  }
+
+  /** Requests that arrived on a prefix within the long-lived budget; undefined when that cannot be known (yet). */
+  private arrivedWithinBudget(prefix: string): number | undefined {
+    const budgetMs = this.settings.longLivedBudgetMs;
+    const now = this.clock.now();
+    if (budgetMs === 0 || this.countersMissing || this.arrivals.watchedFor(now) < budgetMs) return undefined;
+    return this.arrivals.within(now, budgetMs).get(prefix) ?? 0;
   }
 
   /** Follows the accepted-connection counters; without them (stats_matcher), says once that the quiet period is off. */
   private noteArrivals(count: ConnectionCount): void {
     const now = this.clock.now();
-    this.countersMissing = count.accepted === undefined;
-    if (!count.accepted) {
+    const accepted = count.traffic ? count.traffic.arrivals : count.accepted;
+    this.countersMissing = accepted === undefined;
+    if (!accepted) {
       if (this.settings.quietPeriodMs > 0 && !this.countersMissingAnnounced) {
         this.countersMissingAnnounced = true;
-        const stat = ACCEPTED_STATS[this.admin.connectionStat];
+        const stat = count.traffic ? REQUEST_COUNTER_STATS : ACCEPTED_STATS[this.admin.connectionStat];
         log.warn(
           `Envoy reports no ${stat} counter (its stats_matcher excludes it): new connections cannot be seen, so the quiet period is off; include ${stat} in stats_matcher`,
         );
       }
       return;
     }
-    const seen = this.arrivals.observe(now, count.accepted);
+    const seen = this.arrivals.observe(now, accepted);
     if (seen.reset) log.warn("Envoy's accepted-connection counters went down (Envoy restarted): the quiet period starts again");
     this.snapshot.newByListener = this.arrivals.within(now, this.settings.checkIntervalMs);
     this.snapshot.lastNewConnectionAt = this.arrivals.lastArrivalAt;
@@ -592,6 +690,7 @@ export class Drain {
       byListener: count.byListener,
       newConnections: since === undefined ? new Map() : this.arrivals.within(now, overMs),
       newConnectionsOverMs: overMs,
+      traffic: this.snapshot.traffic,
     });
   }
 }

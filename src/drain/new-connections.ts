@@ -76,6 +76,11 @@ export class NewConnections {
       .reduce((all, arrival) => addInto(all, arrival.byListener), new Map());
   }
 
+  /** How long the counters have been watched without a reset (0 before the first poll). */
+  watchedFor(now: number): number {
+    return this.watchedSince === undefined ? 0 : now - this.watchedSince;
+  }
+
   /** Whether Envoy has been watched for `periodMs` and accepted at most `tolerated` new connections in it. */
   quiet(now: number, periodMs: number, tolerated: number): boolean {
     if (this.watchedSince === undefined || now - this.watchedSince < periodMs) return false;

@@ -22,10 +22,14 @@ export interface DrainSettings {
    * follow readiness keep sending traffic while connections already drain (0: fail them at once).
    */
   healthCheckFailDelayMs: number;
-  /** The drain is not complete until Envoy has accepted no new connection for this long (0: off). */
+  /** The drain is not complete until nothing new (a connection; counting traffic, a request) arrived for this long (0: off). */
   quietPeriodMs: number;
   /** New connections a quiet period tolerates (a load balancer's health checks that reach a data-plane listener). */
   quietConnections: number;
+  /** Every open connection holds the drain, idle HTTP ones included (Contour's and Envoy Gateway's end condition). */
+  countIdleConnections: boolean;
+  /** How long the drain waits for long-lived sessions (upgrades, requests in flight this long); 0: until the deadline. */
+  longLivedBudgetMs: number;
 }
 
 /** The fastest the drain polls near its end, and the shortest --check-interval: it notices the end within about this long. */

@@ -4,7 +4,14 @@ import { errorMessage } from "../errors.ts";
 import { fetchWithTextBody } from "../footprint.ts";
 import type { AdminAddress } from "./address.ts";
 import { AdminError } from "./admin-error.ts";
-import { type ConnectionCount, type ConnectionStat, connectionStatsPath, countConnections } from "./stats.ts";
+import {
+  type ConnectionCount,
+  type ConnectionStat,
+  connectionStatsPath,
+  countConnections,
+  countTraffic,
+  TRAFFIC_STATS_PATH,
+} from "./stats.ts";
 
 /** Envoy's server states, as /ready and /server_info name them. */
 const SERVER_STATES = ["LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING"] as const;
@@ -33,6 +40,8 @@ export interface EnvoyAdmin {
   serverState(cancel?: AbortSignal): Promise<ServerState>;
   /** Open downstream connections, by the configured stat or the one given. */
   openConnections(stat?: ConnectionStat, cancel?: AbortSignal): Promise<ConnectionCount>;
+  /** Open connections by listener and what they carry (requests, upgrades, non-HTTP), in one stats request. */
+  traffic(cancel?: AbortSignal): Promise<ConnectionCount>;
 }
 
 export interface EnvoyAdminOptions {
@@ -148,6 +157,9 @@ export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
     },
     async openConnections(stat = options.connectionStat, cancel) {
       return countConnections(stat, await request("GET", connectionStatsPath(stat), cancel), options.ignoreListeners);
+    },
+    async traffic(cancel) {
+      return countTraffic(await request("GET", TRAFFIC_STATS_PATH, cancel), options.ignoreListeners);
     },
   };
 }

@@ -17,10 +17,48 @@ export interface ConnectionCount {
    * exclusions as the open count; undefined when Envoy reports none of them (its stats_matcher drops them).
    */
   accepted: Map<string, number> | undefined;
+  /** What the connections carry, when read for it (`traffic` stats) and Envoy reports it; undefined otherwise. */
+  traffic?: TrafficCount | undefined;
 }
 
+/** One HTTP connection manager's connections and requests right now. */
+export interface HttpPrefixTraffic {
+  /** Open connections (`downstream_cx_active`). */
+  open: number;
+  /** Requests in flight, upgraded streams left out (`downstream_rq_active` minus `downstream_cx_upgrades_active`). */
+  requests: number;
+  /** Upgraded connections: WebSocket, CONNECT (`downstream_cx_upgrades_active`). */
+  upgrades: number;
+  /** Open connections by protocol (`downstream_cx_http1_active`, `…http2…`, `…http3…`). */
+  http1: number;
+  http2: number;
+  http3: number;
+}
+
+/** What open connections carry: requests by HTTP connection manager, and connections that are not HTTP. */
+export interface TrafficCount {
+  /** Counted HTTP connection managers by prefix (Envoy's stats tie them to no listener), those at 0 left out. */
+  byPrefix: Map<string, HttpPrefixTraffic>;
+  /** Open connections that no HTTP connection manager holds (TCP proxy, TLS passthrough): listeners' minus HTTP's. */
+  nonHttp: number;
+  /**
+   * Arrival counters for the quiet period: requests by prefix without the health-check filter's
+   * (`downstream_rq_total` minus `health_check.request_total`), and non-HTTP connections under NON_HTTP;
+   * undefined when Envoy reports no `downstream_rq_total`.
+   */
+  arrivals: Map<string, number> | undefined;
+}
+
+/** The arrival counter of connections that are not HTTP. */
+export const NON_HTTP = "non-HTTP";
+
 /** HTTP connection-manager prefixes that are never user traffic (Contour excludes the same). */
-const IGNORED_HTTP_PREFIXES = new Set(["admin", "envoy-admin", "stats", "health", "stats-health"]);
+const IGNORED_HTTP_PREFIXES = new Set(["admin", "envoy-admin", "stats", "health", "stats-health", "eg-ready-http", "eg-stats-http"]);
+
+/** The stats request for the traffic count: listener connections plus what HTTP connection managers carry. */
+export const TRAFFIC_STATS_PATH = `/stats?filter=${encodeURIComponent(
+  String.raw`^(listener\..*\.downstream_cx_(active|total)|http\.[^.]+\.(downstream_cx_(active|total|upgrades_active|http[123]_active)|downstream_rq_(active|total)|health_check\.request_total)|server\.live)$`,
+)}`;
 
 /** The stats request for each kind of count; one small server-side-filtered response per poll. */
 export function connectionStatsPath(stat: ConnectionStat): string {
@@ -108,10 +146,16 @@ function lineValue(body: string, lineStart: number, valueStart: number, end: num
  * more than the parse itself.
  */
 export function countListenerConnections(body: string, ignore: readonly RegExp[]): ConnectionCount {
+  return scanListeners(body, ignore).count;
+}
+
+/** The listener count, and the open connections of the listeners it leaves out by `ignore` (the admin's aside). */
+function scanListeners(body: string, ignore: readonly RegExp[]): { count: ConnectionCount; ignoredOpen: number } {
   // A Map: polls may name thousands of listeners, and a plain object with that many keys is several times slower.
   const byListener = new Map<string, number>();
   const accepted = new Map<string, number>();
   let total = 0;
+  let ignoredOpen = 0;
   let live: boolean | undefined;
   let sawGauge = false;
   for (let start = 0; start < body.length; ) {
@@ -139,7 +183,7 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
               byListener.set(id, value);
               total += value;
             }
-          }
+          } else if (isGauge) ignoredOpen += value;
         }
       }
     }
@@ -147,7 +191,7 @@ export function countListenerConnections(body: string, ignore: readonly RegExp[]
   }
   // Envoy always reports its admin listener (our own poll is open on it): no gauge at all means they are filtered out.
   if (!sawGauge) throw statsMissing("listener");
-  return { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined };
+  return { count: { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined }, ignoredOpen };
 }
 
 // A Prometheus sample line: name, optional {labels}, value.
@@ -185,6 +229,104 @@ export function countHttpConnections(body: string): ConnectionCount {
   }
   if (!sawGauge) throw statsMissing("http");
   return { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined };
+}
+
+const HTTP_PREFIX = "http.";
+/** The HTTP stats the traffic count reads, by the name after `http.<prefix>.`. */
+const HTTP_FIELDS = [
+  "downstream_cx_active",
+  "downstream_cx_total",
+  "downstream_cx_upgrades_active",
+  "downstream_cx_http1_active",
+  "downstream_cx_http2_active",
+  "downstream_cx_http3_active",
+  "downstream_rq_active",
+  "downstream_rq_total",
+  "health_check.request_total",
+] as const;
+type HttpField = (typeof HTTP_FIELDS)[number];
+
+/** The request gauge the traffic count needs; without it (stats_matcher) the drain counts connections. */
+export const REQUEST_STATS = "http.<prefix>.downstream_rq_active";
+/** The counter of arriving requests the traffic count's quiet period follows. */
+export const REQUEST_COUNTER_STATS = "http.<prefix>.downstream_rq_total";
+
+/**
+ * Reads the `http.<prefix>.<stat>` lines of a text stats body into each prefix's stats. The prefix is the name's
+ * first segment, as Envoy's own tag extraction takes it, so deeper names (`http.<prefix>.user_agent.…`) are left out.
+ */
+function httpStats(body: string): Map<string, Partial<Record<HttpField, number>>> {
+  const byPrefix = new Map<string, Partial<Record<HttpField, number>>>();
+  const nextLine = (from: number) => body.indexOf(`\n${HTTP_PREFIX}`, from);
+  for (let at = body.startsWith(HTTP_PREFIX) ? 0 : nextLine(0); at >= 0; at = nextLine(at)) {
+    const start = body.charCodeAt(at) === 10 ? at + 1 : at;
+    const newline = body.indexOf("\n", start);
+    const end = newline < 0 ? body.length : newline;
+    // countListenerConnections has checked every line's `name: value` form.
+    const separator = body.indexOf(": ", start);
+    const dot = body.indexOf(".", start + HTTP_PREFIX.length);
+    if (dot > 0 && dot < separator) {
+      const field = body.slice(dot + 1, separator) as HttpField;
+      if ((HTTP_FIELDS as readonly string[]).includes(field)) {
+        const prefix = body.slice(start + HTTP_PREFIX.length, dot);
+        const stats = byPrefix.get(prefix) ?? {};
+        stats[field] = lineValue(body, start, separator + 2, end);
+        byPrefix.set(prefix, stats);
+      }
+    }
+    at = end;
+  }
+  return byPrefix;
+}
+
+/**
+ * The traffic count: the listener count (as countListenerConnections), plus what HTTP connection managers carry.
+ * Prefixes are counted with the same exclusions as listeners (Contour's and Envoy Gateway's own, and `ignore`).
+ * Without any `downstream_rq_active` gauge, not even the admin's, `traffic` is undefined: stats_matcher drops it.
+ *
+ * Non-HTTP connections are the counted listeners' minus the counted prefixes'. The stats do not say which listener a
+ * prefix serves, so a counted prefix may hold connections of a listener left out (a readiness listener whose
+ * prefix is not excluded): those are subtracted only as far as the left-out listeners' connections are not
+ * explained by left-out prefixes, so a non-HTTP connection is never taken for one of them.
+ */
+export function countTraffic(body: string, ignore: readonly RegExp[]): ConnectionCount {
+  const { count, ignoredOpen } = scanListeners(body, ignore);
+  const stats = httpStats(body);
+  if (![...stats.values()].some((s) => s.downstream_rq_active !== undefined)) return count;
+  const byPrefix = new Map<string, HttpPrefixTraffic>();
+  let requestsArrived: Map<string, number> | undefined = new Map();
+  let httpOpen = 0;
+  let httpAccepted = 0;
+  let ignoredHttpOpen = 0;
+  for (const [prefix, s] of stats) {
+    if (IGNORED_HTTP_PREFIXES.has(prefix) || ignore.some((pattern) => pattern.test(prefix))) {
+      if (prefix !== ADMIN) ignoredHttpOpen += s.downstream_cx_active ?? 0;
+      continue;
+    }
+    const open = s.downstream_cx_active ?? 0;
+    const upgrades = s.downstream_cx_upgrades_active ?? 0;
+    httpOpen += open;
+    httpAccepted += s.downstream_cx_total ?? 0;
+    if (s.downstream_rq_total === undefined) requestsArrived = undefined;
+    else requestsArrived?.set(prefix, Math.max(0, s.downstream_rq_total - (s["health_check.request_total"] ?? 0)));
+    const requests = Math.max(0, (s.downstream_rq_active ?? 0) - upgrades);
+    if (open === 0 && requests === 0) continue;
+    byPrefix.set(prefix, {
+      open,
+      requests,
+      upgrades,
+      http1: s.downstream_cx_http1_active ?? 0,
+      http2: s.downstream_cx_http2_active ?? 0,
+      http3: s.downstream_cx_http3_active ?? 0,
+    });
+  }
+  const listenerAccepted = count.accepted ? [...count.accepted.values()].reduce((a, b) => a + b, 0) : undefined;
+  const arrivals =
+    requestsArrived && listenerAccepted !== undefined
+      ? requestsArrived.set(NON_HTTP, Math.max(0, listenerAccepted - httpAccepted))
+      : undefined;
+  const unexplained = Math.max(0, ignoredOpen - ignoredHttpOpen);
+  return { ...count, traffic: { byPrefix, nonHttp: Math.max(0, count.total - Math.max(0, httpOpen - unexplained)), arrivals } };
 }
 
 /** Parses a stats body of the configured kind. */

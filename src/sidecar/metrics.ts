@@ -24,6 +24,7 @@ function family(name: string, type: "gauge" | "counter" | "histogram", help: str
 /** How a drain can end, as the outcome counter names it: every one is served from the start, at 0. */
 const outcomes = (): [phase: FinalPhase, reason: DrainReason][] => [
   ["drained", "threshold"],
+  ["drained", "long_lived"],
   ["drained", "envoy_gone"],
   ["drained", "handed_off"],
   ["timed_out", "timeout"],
@@ -50,6 +51,17 @@ function durationHistogram(snapshot: DrainSnapshot): Sample[] {
   ];
 }
 
+/** The split's totals, none before a traffic count. */
+function trafficSamples({ traffic }: DrainSnapshot): Sample[] {
+  if (!traffic) return [];
+  return [
+    [{ kind: "busy" }, traffic.busy],
+    [{ kind: "idle" }, traffic.idle],
+    [{ kind: "long_lived" }, traffic.longLived],
+    [{ kind: "non_http" }, traffic.nonHttp],
+  ];
+}
+
 const known = (value: number | undefined): Sample[] => (value === undefined ? [] : [[{}, value]]);
 
 export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters): string {
@@ -66,6 +78,22 @@ export function renderMetrics(snapshot: DrainSnapshot, counters: SidecarCounters
       "gauge",
       "Open downstream connections by listener (or HTTP prefix) at the last successful poll; listeners at 0 are left out.",
       [...snapshot.byListener].map(([listener, n]) => [{ listener }, n]),
+    ),
+    family(
+      "traffic_connections",
+      "gauge",
+      "Open connections at the last poll by what they carry: busy (requests in flight), idle, long_lived, non_http; counting traffic only.",
+      trafficSamples(snapshot),
+    ),
+    family(
+      "listener_traffic_connections",
+      "gauge",
+      "The same split by HTTP prefix (busy, idle, long_lived); prefixes with nothing open are left out.",
+      [...(snapshot.traffic?.byPrefix ?? [])].flatMap(([listener, share]): Sample[] => [
+        [{ listener, kind: "busy" }, share.busy],
+        [{ listener, kind: "idle" }, share.idle],
+        [{ listener, kind: "long_lived" }, share.longLived],
+      ]),
     ),
     family(
       "listener_new_connections",

@@ -2,6 +2,7 @@
 import { version } from "../../package.json";
 import type { DrainSnapshot } from "../drain/drain.ts";
 import type { DrainSettings } from "../drain/settings.ts";
+import type { PrefixHolders, TrafficHolders } from "../drain/traffic.ts";
 import { formatDuration } from "../duration.ts";
 import { HANDOFF_PROTOCOL } from "./client.ts";
 
@@ -58,6 +59,11 @@ export interface StatusReport {
   open_connections: number | null;
   min_open_connections: number;
   connections_by_listener: Record<string, number>;
+  /**
+   * Open connections split by what they carry (counting traffic): busy (requests in flight), idle, long-lived,
+   * non-HTTP, and busy/idle/long-lived by HTTP prefix; null when every open connection counts, or before a count.
+   */
+  traffic: TrafficReport | null;
   /** New connections Envoy accepted within the last check interval, in all and by listener. */
   new_connections: number;
   new_connections_by_listener: Record<string, number>;
@@ -80,7 +86,30 @@ export interface StatusReport {
   drain_timeout: string;
   drain_timeout_seconds: number;
   quiet_period: string;
+  /** Whether every open connection holds the drain (--count-idle-connections), or only traffic does. */
+  count_idle_connections: boolean;
+  long_lived_budget: string;
   ready_file: string | null;
+}
+
+interface TrafficShare {
+  busy: number;
+  idle: number;
+  long_lived: number;
+}
+export interface TrafficReport extends TrafficShare {
+  non_http: number;
+  by_listener: Record<string, TrafficShare>;
+}
+
+/** The split as /status shows it. */
+function trafficReport(traffic: TrafficHolders): TrafficReport {
+  const share = ({ busy, idle, longLived }: PrefixHolders): TrafficShare => ({ busy, idle, long_lived: longLived });
+  return {
+    ...share(traffic),
+    non_http: traffic.nonHttp,
+    by_listener: Object.fromEntries([...traffic.byPrefix].map(([prefix, holders]) => [prefix, share(holders)])),
+  };
 }
 
 const iso = (epochMs: number | undefined) => (epochMs === undefined ? null : new Date(epochMs).toISOString());
@@ -124,6 +153,7 @@ export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters,
     open_connections: snapshot.openConnections ?? null,
     min_open_connections: drain.minOpenConnections,
     connections_by_listener: Object.fromEntries(snapshot.byListener),
+    traffic: snapshot.traffic ? trafficReport(snapshot.traffic) : null,
     new_connections: [...snapshot.newByListener.values()].reduce((a, b) => a + b, 0),
     new_connections_by_listener: Object.fromEntries(snapshot.newByListener),
     seconds_since_last_new_connection: snapshot.lastNewConnectionAt === undefined ? null : (now - snapshot.lastNewConnectionAt) / 1000,
@@ -141,6 +171,8 @@ export function statusReport(snapshot: DrainSnapshot, counters: SidecarCounters,
     drain_timeout: formatDuration(drain.drainTimeoutMs),
     drain_timeout_seconds: drain.drainTimeoutMs / 1000,
     quiet_period: formatDuration(drain.quietPeriodMs),
+    count_idle_connections: drain.countIdleConnections,
+    long_lived_budget: formatDuration(drain.longLivedBudgetMs),
     ready_file: settings.readyFile ?? null,
   };
 }
@@ -152,6 +184,15 @@ const listing = (byListener: Record<string, number>) =>
     .map(([id, n]) => `${id}=${n}`)
     .join(" ");
 
+/** The split's lines: totals, then each HTTP prefix. */
+function trafficLines(traffic: TrafficReport): string[] {
+  const text = (t: TrafficShare) => `busy ${t.busy}, idle ${t.idle}, long-lived ${t.long_lived}`;
+  return [
+    `  carrying:        ${text(traffic)}, non-HTTP ${traffic.non_http}`,
+    ...Object.entries(traffic.by_listener).map(([prefix, share]) => `    ${prefix}: ${text(share)}`),
+  ];
+}
+
 /** A status report as a few readable lines, for the `status` command. */
 export function formatStatus(report: StatusReport): string {
   const open =
@@ -160,6 +201,7 @@ export function formatStatus(report: StatusReport): string {
     `phase:             ${report.phase}${report.reason ? ` (${report.reason})` : ""}`,
     `open connections:  ${open}`,
     ...(Object.keys(report.connections_by_listener).length > 0 ? [`  by listener:     ${listing(report.connections_by_listener)}`] : []),
+    ...(report.traffic ? trafficLines(report.traffic) : []),
     `new connections:   ${report.new_connections} in the last check interval${report.new_connections > 0 ? ` (${listing(report.new_connections_by_listener)})` : ""}${report.seconds_since_last_new_connection === null ? "" : `, last ${formatDuration(report.seconds_since_last_new_connection * 1000)} ago`}`,
     `started:           ${report.started_at ?? "-"}`,
     `duration:          ${report.duration_seconds === null ? "-" : formatDuration(report.duration_seconds * 1000)}`,

@@ -1,4 +1,4 @@
-/** Drain settings for in-process tests: Contour-like, with short waits and no quiet period; `overrides` win. */
+/** Drain settings for in-process tests: Contour-like (every open connection counts), with short waits and no quiet period; `overrides` win. */
 import type { DrainSettings } from "../../src/drain/settings.ts";
 
 export function drainSettings(overrides: Partial<DrainSettings> = {}): DrainSettings {
@@ -14,6 +14,8 @@ export function drainSettings(overrides: Partial<DrainSettings> = {}): DrainSett
     healthCheckFailDelayMs: 0,
     quietPeriodMs: 0,
     quietConnections: 0,
+    countIdleConnections: true,
+    longLivedBudgetMs: 0,
     ...overrides,
   };
 }

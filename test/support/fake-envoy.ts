@@ -3,8 +3,16 @@
  * bodies, stat names and output formats), over TCP and optionally a Unix socket.
  *
  * scripted mode: listener connection counts follow a timeline set by the test (relative to /healthcheck/fail).
- * live mode: a real HTTP/1.1 data-plane listener; its open sockets are the count. After /healthcheck/fail each
- * response carries `connection: close` and the socket closes, but an idle keep-alive socket stays open, as in Envoy.
+ * live mode: a real data-plane listener behind one HTTP connection manager (`ingress_http`); its open sockets are the
+ * count. It drains as released Envoy does (docs/envoy-admin.md, "What a drain does to each kind of connection"):
+ * after /healthcheck/fail each response carries `connection: close` and the socket closes after it, but an idle
+ * keep-alive socket stays open; an idle HTTP/2 connection gets no GOAWAY; an upgraded (WebSocket) connection and a
+ * streaming response are never closed by a drain; after a graceful /drain_listeners a response closes its connection
+ * only with probability elapsed / drain time; stop() (SIGTERM) resets every connection at once.
+ *
+ * The data plane speaks HTTP/1.1 only. A connection that opens with HTTP/2's preface is an HTTP/2 connection as far
+ * as the stats and the drain go (GOAWAY is sent as `connection: close` on the next response), but its requests are
+ * written in HTTP/1.1 form: Bun serves no HTTP/2 here, so only its stats and drain behaviour are modelled.
  */
 import type { Server, Socket, TCPSocketListener } from "bun";
 
@@ -44,6 +52,8 @@ export interface FakeEnvoyOptions {
   stuckConnections?: number;
   /** live: how long the data plane takes to answer a request (an upstream's latency), so requests are in flight. */
   responseDelayMs?: number;
+  /** live: Envoy's --drain-time-s, over which a graceful listener drain closes connections at their responses. */
+  drainTimeMs?: number;
   /** Stats whose names match do not exist, as with a stats_matcher that rejects them. */
   excludeStats?: RegExp;
 }
@@ -165,11 +175,39 @@ function versionAtLeast(version: string, major: number, minor: number): boolean 
   return a > major || (a === major && b >= minor);
 }
 
-/** A minimal HTTP/1.1 origin, to hold real client connections open on the data plane. */
-interface DataPlane {
-  listener: TCPSocketListener<{ buffer: string }>;
-  sockets: Set<Socket<{ buffer: string }>>;
+/** The path Envoy's health-check filter answers on the data plane: 200, or 503 once health checks fail. */
+export const HEALTH_CHECK_PATH = "/healthz";
+/** Paths whose response streams until the client goes away (server-sent events, a long download). */
+export const STREAM_PATH = "/stream";
+/** What an HTTP/2 connection sends first. */
+export const HTTP2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/** How often a streaming response sends a chunk. */
+const STREAM_CHUNK_MS = 250;
+
+/** One data-plane connection, as Envoy's HTTP connection manager sees it. */
+interface DataConnection {
+  buffer: string;
+  /** Set by the first bytes, as Envoy creates its codec lazily: a connection that sends nothing has none. */
+  protocol: "none" | "http1" | "http2";
+  /** Requests in flight (an upgraded connection's stream, or a streaming response, stays one until it closes). */
+  inFlight: number;
+  /** An upgrade was asked for: Envoy counts it in downstream_cx_upgrades_active from the request on. */
+  upgraded: boolean;
+  /** The upgrade was accepted (101): the connection is a tunnel from then on. */
+  tunnel: boolean;
+  /** A response told the client that the connection closes (or, for HTTP/2, sent GOAWAY): it closes once idle. */
+  closing: boolean;
+  timers: ReturnType<typeof setInterval>[];
 }
+
+/** A minimal HTTP/1.1 origin behind a fake HTTP connection manager, holding real client connections. */
+interface DataPlane {
+  listener: TCPSocketListener<DataConnection>;
+  sockets: Set<Socket<DataConnection>>;
+}
+
+/** The HTTP connection manager prefix of the live data plane. */
+export const DATA_PREFIX = "ingress_http";
 
 export class FakeEnvoy {
   readonly requests: RecordedRequest[] = [];
@@ -194,6 +232,10 @@ export class FakeEnvoy {
   private totals: Record<string, number> = {};
   private used = new Set<string>();
   private lagging = { totalConnections: 0, state: 0 };
+  private drainStartedAt = 0;
+  /** The live HTTP connection manager's counters: requests, and those the health-check filter answered. */
+  private requestsTotal = 0;
+  private healthChecksTotal = 0;
   private flushTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: FakeEnvoyOptions = {}) {
@@ -217,7 +259,8 @@ export class FakeEnvoy {
     for (const timer of this.timelineTimers) clearTimeout(timer);
     this.stopAdmin();
     if (this.dataPlane) {
-      for (const socket of this.dataPlane.sockets) socket.end();
+      // Envoy exits without waiting for any connection: each is reset, whatever it carries.
+      for (const socket of this.dataPlane.sockets) this.forget(socket).terminate();
       this.dataPlane.listener.stop(true);
     }
   }
@@ -256,12 +299,14 @@ export class FakeEnvoy {
     this.healthCheckFailed = false;
     this.drainSequenceStarted = false;
     this.startedAt = Date.now();
+    this.requestsTotal = 0;
+    this.healthChecksTotal = 0;
     for (const timer of this.timelineTimers) clearTimeout(timer);
     this.totals = {};
     this.used.clear();
     this.scripted = {};
     this.setConnections(connections);
-    if (this.dataPlane) for (const socket of this.dataPlane.sockets) socket.terminate();
+    if (this.dataPlane) for (const socket of this.dataPlane.sockets) this.forget(socket).terminate();
     this.flush();
   }
 
@@ -299,42 +344,99 @@ export class FakeEnvoy {
   // ---- data plane (live mode) ----
 
   private startDataPlane(): DataPlane {
-    const sockets = new Set<Socket<{ buffer: string }>>();
-    const listener = Bun.listen<{ buffer: string }>({
+    const sockets = new Set<Socket<DataConnection>>();
+    const listener = Bun.listen<DataConnection>({
       hostname: "127.0.0.1",
       port: 0,
       socket: {
         open: (socket) => {
-          socket.data = { buffer: "" };
+          socket.data = { buffer: "", protocol: "none", inFlight: 0, upgraded: false, tunnel: false, closing: false, timers: [] };
           sockets.add(socket);
           const id = this.dataListenerId();
           this.totals[id] = (this.totals[id] ?? 0) + 1;
           this.used.add(id);
         },
-        data: (socket, chunk) => {
-          socket.data.buffer += chunk.toString("latin1");
-          for (let end = socket.data.buffer.indexOf("\r\n\r\n"); end >= 0; end = socket.data.buffer.indexOf("\r\n\r\n")) {
-            socket.data.buffer = socket.data.buffer.slice(end + 4);
-            const { responseDelayMs = 0 } = this.options;
-            if (responseDelayMs > 0) setTimeout(() => this.respond(socket), responseDelayMs);
-            else this.respond(socket);
-          }
-        },
-        close: (socket) => void sockets.delete(socket),
-        error: (socket) => void sockets.delete(socket),
+        data: (socket, chunk) => this.receive(socket, chunk.toString("latin1")),
+        close: (socket) => void this.forget(socket),
+        error: (socket) => void this.forget(socket),
       },
     });
     return { listener, sockets };
   }
 
-  /** Answers one data-plane request; after /healthcheck/fail with `connection: close`, then closes, as Envoy's drain does. */
-  private respond(socket: Socket<{ buffer: string }>): void {
+  /** Drops a connection from the counts and stops its streams; returns it. */
+  private forget(socket: Socket<DataConnection>): Socket<DataConnection> {
+    this.dataPlane?.sockets.delete(socket);
+    for (const timer of socket.data?.timers ?? []) clearInterval(timer);
+    return socket;
+  }
+
+  /** Reads request heads (requests carry no body here); an upgraded connection echoes what it gets. */
+  private receive(socket: Socket<DataConnection>, text: string): void {
+    const connection = socket.data;
+    if (connection.tunnel) return void socket.write(text);
+    connection.buffer += text;
+    if (connection.protocol === "none") {
+      if (HTTP2_PREFACE.startsWith(connection.buffer) && connection.buffer.length < HTTP2_PREFACE.length) return;
+      connection.protocol = connection.buffer.startsWith(HTTP2_PREFACE) ? "http2" : "http1";
+      if (connection.protocol === "http2") connection.buffer = connection.buffer.slice(HTTP2_PREFACE.length);
+    }
+    for (let end = connection.buffer.indexOf("\r\n\r\n"); end >= 0; end = connection.buffer.indexOf("\r\n\r\n")) {
+      const head = connection.buffer.slice(0, end);
+      connection.buffer = connection.buffer.slice(end + 4);
+      this.request(socket, head);
+    }
+  }
+
+  /** One request: the health-check filter's, an upgrade, a stream, or an ordinary one answered after the latency. */
+  private request(socket: Socket<DataConnection>, head: string): void {
+    const connection = socket.data;
+    const path = head.slice(head.indexOf(" ") + 1, head.indexOf(" ", head.indexOf(" ") + 1));
+    this.requestsTotal += 1;
+    connection.inFlight += 1;
+    // A client that asks to close gets its answer, then the connection closes.
+    if (/^connection:\s*close/im.test(head)) connection.closing = true;
+    if (path === HEALTH_CHECK_PATH) {
+      // Answered by the filter itself, at once: 503 once failing.
+      this.healthChecksTotal += 1;
+      this.respond(socket, this.healthCheckFailed ? "503 Service Unavailable" : "200 OK");
+      return;
+    }
+    const { responseDelayMs = 0 } = this.options;
+    const later = (answer: () => void) => {
+      if (responseDelayMs > 0) setTimeout(answer, responseDelayMs);
+      else answer();
+    };
+    connection.upgraded ||= /^upgrade:\s*websocket/im.test(head);
+    if (connection.upgraded) later(() => this.upgrade(socket));
+    else if (path.startsWith(STREAM_PATH)) later(() => this.stream(socket));
+    else later(() => this.respond(socket, "200 OK"));
+  }
+
+  /** Answers an ordinary request; with the drain's `connection: close` (GOAWAY), the connection closes once idle. */
+  private respond(socket: Socket<DataConnection>, status: string): void {
     if (!this.dataPlane?.sockets.has(socket)) return;
-    const close = this.drainClose();
+    const connection = socket.data;
+    connection.inFlight -= 1;
+    connection.closing ||= this.drainClose();
     socket.write(
-      `HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-type: text/plain\r\nserver: envoy\r\n${close ? "connection: close\r\n" : ""}\r\nok\n`,
+      `HTTP/1.1 ${status}\r\ncontent-length: 3\r\ncontent-type: text/plain\r\nserver: envoy\r\n${connection.closing ? "connection: close\r\n" : ""}\r\nok\n`,
     );
-    if (close) socket.end();
+    if (connection.closing && connection.inFlight === 0) socket.end();
+  }
+
+  /** Accepts a WebSocket upgrade: no drain ever closes the connection (Envoy sends no `connection: close` on one). */
+  private upgrade(socket: Socket<DataConnection>): void {
+    if (!this.dataPlane?.sockets.has(socket)) return;
+    socket.data.tunnel = true;
+    socket.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nserver: envoy\r\n\r\n");
+  }
+
+  /** A response that streams a chunk at a time until the client goes away: a drain never ends it. */
+  private stream(socket: Socket<DataConnection>): void {
+    if (!this.dataPlane?.sockets.has(socket)) return;
+    socket.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\nserver: envoy\r\n\r\n");
+    socket.data.timers.push(setInterval(() => socket.write("5\r\ndata\n\r\n"), STREAM_CHUNK_MS));
   }
 
   private dataListenerId(): string {
@@ -348,9 +450,28 @@ export class FakeEnvoy {
     return { [this.dataListenerId()]: this.dataPlane?.sockets.size ?? 0, ...stuck };
   }
 
-  /** Whether a response now carries `connection: close` (health checks failed, or a graceful drain is on). */
+  /**
+   * Whether a response now carries `connection: close`: always once health checks fail; during a graceful listener
+   * drain with probability elapsed / drain time, as Envoy's gradual drain strategy decides.
+   */
   private drainClose(): boolean {
-    return this.healthCheckFailed || this.drainSequenceStarted;
+    if (this.healthCheckFailed) return true;
+    if (!this.drainSequenceStarted) return false;
+    const { drainTimeMs = 600_000 } = this.options;
+    return Math.random() < (Date.now() - this.drainStartedAt) / drainTimeMs;
+  }
+
+  /** The live HTTP connection manager's gauges, from its connections. */
+  private httpGauges(): Record<string, number> {
+    const gauges = { requests: 0, upgrades: 0, http1: 0, http2: 0 };
+    for (const socket of this.dataPlane?.sockets ?? []) {
+      const connection = socket.data;
+      gauges.requests += connection.inFlight;
+      if (connection.upgraded) gauges.upgrades += 1;
+      if (connection.protocol === "http1") gauges.http1 += 1;
+      if (connection.protocol === "http2") gauges.http2 += 1;
+    }
+    return gauges;
   }
 
   // ---- stats ----
@@ -378,10 +499,19 @@ export class FakeEnvoy {
         gauge(`listener.${id}.worker_${w}.downstream_cx_active`, share(count, w));
         counter(`listener.${id}.worker_${w}.downstream_cx_total`, share(total, w));
       }
-      const prefix = id === STATS_LISTENER ? "stats" : id === TCP_LISTENER ? undefined : "ingress_http";
+      const prefix = id === STATS_LISTENER ? "stats" : id === TCP_LISTENER ? undefined : DATA_PREFIX;
       if (prefix) {
         gauge(`http.${prefix}.downstream_cx_active`, count);
         counter(`http.${prefix}.downstream_cx_total`, total);
+        // A scripted listener's connections are idle HTTP/1.1 ones; the live one reports what it carries.
+        const live = prefix === DATA_PREFIX && this.dataPlane ? this.httpGauges() : { requests: 0, upgrades: 0, http1: count, http2: 0 };
+        gauge(`http.${prefix}.downstream_rq_active`, live.requests ?? 0);
+        counter(`http.${prefix}.downstream_rq_total`, prefix === DATA_PREFIX ? this.requestsTotal : total);
+        gauge(`http.${prefix}.downstream_cx_upgrades_active`, live.upgrades ?? 0);
+        gauge(`http.${prefix}.downstream_cx_http1_active`, live.http1 ?? 0);
+        gauge(`http.${prefix}.downstream_cx_http2_active`, live.http2 ?? 0);
+        gauge(`http.${prefix}.downstream_cx_http3_active`, 0);
+        if (prefix === DATA_PREFIX) counter(`http.${prefix}.health_check.request_total`, this.healthChecksTotal);
       }
     }
     // Every admin request is a connection of the admin listener (each poll opens one).
@@ -391,6 +521,8 @@ export class FakeEnvoy {
     counter("listener.admin.main_thread.downstream_cx_total", this.adminTotal);
     gauge("http.admin.downstream_cx_active", this.adminActive);
     counter("http.admin.downstream_cx_total", this.adminTotal);
+    gauge("http.admin.downstream_rq_active", this.adminActive);
+    counter("http.admin.downstream_rq_total", this.adminTotal);
     gauge("server.live", this.healthCheckFailed ? 0 : 1);
     gauge("server.state", this.lagging.state);
     gauge("server.total_connections", this.lagging.totalConnections);
@@ -576,7 +708,10 @@ export class FakeEnvoy {
     const graceful = params.has("graceful");
     const skipExit = params.has("skip_exit") && versionAtLeast(this.options.version, 1, 28);
     if (skipExit && !graceful) return envoyResponse(400, "skip_exit requires graceful\n");
-    if (graceful) this.drainSequenceStarted = true;
+    if (graceful && !this.drainSequenceStarted) {
+      this.drainSequenceStarted = true;
+      this.drainStartedAt = Date.now();
+    }
     // Non-graceful: listeners stop accepting at once; existing connections are left alone.
     else this.dataPlane?.listener.stop(false);
     return envoyResponse(200, "OK\n");

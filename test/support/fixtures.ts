@@ -31,15 +31,16 @@ export interface FastDrain {
 }
 
 /**
- * `--check-delay 0s --check-interval 100ms --quiet-period 0s` against `admin`, plus `extra` (later flags win). The
- * quiet period is off: its own tests turn it on, the others would each wait it out.
+ * `--check-delay 0s --check-interval 100ms --quiet-period 0s --count-idle-connections` against `admin`, plus `extra`
+ * (later flags win). The quiet period is off: its own tests turn it on, the others would each wait it out. Every open
+ * connection counts, so a scripted count is the drain's count; the traffic tests say `--no-count-idle-connections`.
  */
 export function fastDrain(admin: string, extra: string[] = []): FastDrain {
   const readyFile = join(tempDir(), "ready");
   return {
     readyFile,
     args: [
-      ...["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--quiet-period", "0s"],
+      ...["--admin-address", admin, "--check-delay", "0s", "--check-interval", "100ms", "--quiet-period", "0s", "--count-idle-connections"],
       ...["--ready-file", readyFile, ...extra],
     ],
   };

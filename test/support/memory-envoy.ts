@@ -35,6 +35,15 @@ export class MemoryEnvoy implements EnvoyAdmin {
   /** The main listener's downstream_cx_total counter; undefined: stats_matcher drops it. */
   accepted: number | undefined = 0;
   restarts = 0;
+  /** Traffic count: requests in flight and upgraded connections among `connections` (all HTTP, prefix ingress_http). */
+  requests = 0;
+  upgrades = 0;
+  /** Traffic count: connections that are not HTTP, on a TCP proxy listener, besides `connections`. */
+  nonHttp = 0;
+  /** The downstream_rq_total counter, health checks left out; undefined: stats_matcher drops it. */
+  requestsArrived: number | undefined = 0;
+  /** false: stats_matcher drops downstream_rq_active, so traffic() has no traffic part. */
+  requestStats = true;
   /** Faults for the next calls of an operation, used up in order. */
   private readonly faults = new Map<Operation, MemoryFault[]>();
   private everAnswered = false;
@@ -134,6 +143,31 @@ export class MemoryEnvoy implements EnvoyAdmin {
       const byListener = new Map(this.connections > 0 ? [["0.0.0.0_8080", this.connections]] : []);
       const accepted = this.accepted === undefined ? undefined : new Map([["0.0.0.0_8080", this.accepted]]);
       return { total: this.connections, byListener, live: this.live, accepted };
+    });
+  }
+
+  traffic(cancel?: AbortSignal): Promise<ConnectionCount> {
+    return this.call("count", cancel, (record) => {
+      const total = this.connections + this.nonHttp;
+      Object.assign(record, { total, live: this.live });
+      const byListener = new Map([
+        ["0.0.0.0_8080", this.connections],
+        ["0.0.0.0_9443", this.nonHttp],
+      ]);
+      for (const [id, n] of byListener) if (n === 0) byListener.delete(id);
+      const accepted = this.accepted === undefined ? undefined : new Map([["0.0.0.0_8080", this.accepted]]);
+      if (!this.requestStats) return { total, byListener, live: this.live, accepted };
+      const open = {
+        open: this.connections,
+        requests: this.requests,
+        upgrades: this.upgrades,
+        http1: this.connections,
+        http2: 0,
+        http3: 0,
+      };
+      const byPrefix = new Map(this.connections > 0 ? [["ingress_http", open]] : []);
+      const arrivals = this.requestsArrived === undefined ? undefined : new Map([["ingress_http", this.requestsArrived]]);
+      return { total, byListener, live: this.live, accepted, traffic: { byPrefix, nonHttp: this.nonHttp, arrivals } };
     });
   }
 }

@@ -61,8 +61,9 @@ const contourAdmin = {
   address: anchored(adminOptions.address, "contour", "shutdown", "admin-address"),
   connectionStat: alias(adminOptions.connectionStat, { default: "http" }),
 };
-// Their end conditions hold unless the quiet period is asked for: off by default on both command lines.
+// Their end conditions hold unless a flag asks otherwise: every open connection counts, and no quiet period.
 const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
+const idleConnectionsCount = alias(drainOptions.countIdleConnections, { default: "true" });
 const contourDrain = {
   ...drainOptions,
   drainDelayMs: anchored(drainOptions.drainDelayMs, "contour", "shutdown", "drain-delay"),
@@ -70,6 +71,7 @@ const contourDrain = {
   checkIntervalMs: anchored(drainOptions.checkIntervalMs, "contour", "shutdown", "check-interval"),
   minOpenConnections: anchored(drainOptions.minOpenConnections, "contour", "shutdown", "min-open-connections"),
   quietPeriodMs: quietPeriodOff,
+  countIdleConnections: idleConnectionsCount,
 };
 const contourCompat = { adminPort: ignored("admin-port", `Contour: ${anchorFlag("contour", "shutdown", "admin-port").meaning}`) };
 const contourSidecarHandoff = {
@@ -118,6 +120,7 @@ const gatewayDrain = {
   minDrainMs: anchored(drainOptions.minDrainMs, "envoy-gateway", "shutdown", "min-drain-duration"),
   minOpenConnections: anchored(drainOptions.minOpenConnections, "envoy-gateway", "shutdown", "exit-at-connections"),
   quietPeriodMs: quietPeriodOff,
+  countIdleConnections: idleConnectionsCount,
 };
 const gatewaySidecarDrain = {
   ...gatewayDrain,
