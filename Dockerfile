@@ -1,10 +1,14 @@
-# syntax=docker/dockerfile:1
 # Build: the official Bun image compiles one self-contained executable.
 FROM oven/bun:1.4.5 AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# Runtime dependencies only (citty, consola, ofetch); no install scripts run.
-RUN bun install --production --ignore-scripts
+# Runtime dependencies only (citty, consola, ofetch), exactly as package-lock.json pins them (bun reads it; a
+# package.json that disagrees fails the build instead of re-resolving); no install scripts run. Behind a
+# TLS-intercepting proxy, pass its CA bundle as a build secret (`--secret id=npm_ca,src=ca.pem`): it is mounted for
+# this step only and never stored in a layer.
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then set -- --cafile=/run/secrets/npm_ca; fi \
+ && bun install --production --ignore-scripts --frozen-lockfile "$@"
 COPY tsconfig.json ./
 COPY src ./src
 # The flags of `npm run build` (a test keeps them equal): --bytecode, precompiled JavaScript for a faster start, as
