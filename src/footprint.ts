@@ -40,21 +40,3 @@ const NO_MODIFICATION_TIME = 2 ** 52 - 1;
 export function holdsNoFile(path: string): boolean {
   return !(Bun.file(path).lastModified < NO_MODIFICATION_TIME);
 }
-
-/**
- * Bun's fetch with the body read as text before ofetch sees the response. ofetch looks at `response.body` first,
- * and that getter builds a ReadableStream: loading the stream machinery costs a sidecar about 0.6 MiB (0.8 with
- * ofetch's URL joining, which full URLs skip) for bodies it reads whole anyway. The answer keeps its status and
- * headers; its text is handed over through `_bodyInit`, the field ofetch 1.5 reads for a response without a stream.
- * That field is ofetch's own: test/footprint.test.ts pins the ofetch version and the behaviour, so an upgrade that
- * changes either fails there, loudly, before a drain could read an empty body.
- */
-export async function fetchWithTextBody(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const response = await fetch(input, init);
-  const text = await response.text();
-  return Object.defineProperties(response, {
-    body: { value: null },
-    _bodyInit: { value: text },
-    text: { value: () => Promise.resolve(text) },
-  });
-}

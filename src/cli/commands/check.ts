@@ -4,8 +4,8 @@ import { ManifestError, readManifests } from "../../check/manifests.ts";
 import { podTemplates } from "../../check/pods.ts";
 import { formatJson, formatTable } from "../../check/report.ts";
 import { escapesAllowed } from "../../log.ts";
-import { type Command, checkDrainSettings, splitCommand } from "../command.ts";
-import { choice, readOptions, toggle, UsageError } from "../option-kinds.ts";
+import { checkDrainSettings, type ProgramCommand, splitCommand } from "../command.ts";
+import { choice, flagArgs, readOptions, toggle, UsageError } from "../option-kinds.ts";
 import { ENVOY_COMMANDS } from "./envoy.ts";
 import runCommand from "./run.ts";
 import hookCommand from "./shutdown.ts";
@@ -13,14 +13,16 @@ import sidecarCommand from "./shutdown-manager.ts";
 
 export const options = {
   check: {
-    format: choice("format", ["table", "json"], "table", "table: aligned lines (colours on a terminal); json: an array of findings"),
-    strict: toggle("strict", false, "Exit 1 on warnings too"),
+    format: choice("format", ["table", "json"], "table", "table: aligned lines (colours on a terminal); json: an array of findings", {
+      outputOnly: true,
+    }),
+    strict: toggle("strict", false, "Exit 1 on warnings too", { outputOnly: true }),
   },
 };
 
 /** The names this program is started by: its own, and Contour's and Envoy Gateway's (the image links them). */
 const PROGRAM_NAMES = new Set(["envoy-shutdown-manager", "contour", "envoy-gateway"]);
-const OWN_COMMANDS: Record<string, Command> = { "shutdown-manager": sidecarCommand, shutdown: hookCommand, run: runCommand };
+const OWN_COMMANDS: Record<string, ProgramCommand> = { "shutdown-manager": sidecarCommand, shutdown: hookCommand, run: runCommand };
 const ROLES: Record<string, ProgramLine["role"]> = { "shutdown-manager": "sidecar", shutdown: "hook", run: "supervisor" };
 
 /**
@@ -36,10 +38,10 @@ export function readProgram(argv: string[], env: Record<string, string>): Progra
   const command = dialect ? ENVOY_COMMANDS[dialect][second] : OWN_COMMANDS[first];
   if (!command) return undefined;
   const path = dialect ? `envoy ${second}` : first;
-  const role = ROLES[command.name] ?? "sidecar";
+  const role = ROLES[command.meta.name] ?? "sidecar";
   try {
     const rest = args.slice(dialect ? 2 : 1);
-    const read = readOptions(command.options, role === "supervisor" ? splitCommand(rest).flags : rest, env);
+    const read = readOptions(command.options ?? {}, role === "supervisor" ? splitCommand(rest).flags : rest, env);
     const settings = (dialect ? read : checkDrainSettings(read)) as unknown as ProgramSettings;
     return { command: path, role, dialect: dialect !== undefined, settings };
   } catch (error) {
@@ -62,16 +64,27 @@ function pathsAndFlags(rawArgs: string[]): { paths: string[]; flags: string[] } 
 }
 
 export default {
-  name: "check",
-  description:
-    "Check Kubernetes manifests (files, directories, - for stdin) for drain wiring that would drop traffic: exit 0 fine, 1 errors (or warnings with --strict), 2 unreadable input",
+  meta: {
+    name: "check",
+    description:
+      "Check Kubernetes manifests for drain wiring that would drop traffic: exit 0 fine, 1 errors (or warnings with --strict), 2 unreadable input",
+    usage: "[OPTIONS] PATH|-...",
+    examples: [
+      "envoy-shutdown-manager check examples/",
+      "kubectl kustomize overlays/prod | envoy-shutdown-manager check -",
+      "helm template envoy ./chart | envoy-shutdown-manager check - --format json --strict",
+    ],
+  },
+  args: {
+    paths: {
+      type: "positional",
+      valueHint: "PATH|-",
+      description: "Manifest files (YAML or JSON), directories of them, or - for standard input; one or more",
+    },
+    ...flagArgs(options),
+  },
   options,
-  examples: [
-    "envoy-shutdown-manager check examples/",
-    "kubectl kustomize overlays/prod | envoy-shutdown-manager check -",
-    "helm template envoy ./chart | envoy-shutdown-manager check - --format json --strict",
-  ],
-  async run(rawArgs) {
+  async run({ rawArgs }) {
     const { paths, flags } = pathsAndFlags(rawArgs);
     const settings = readOptions(options, flags);
     if (paths.length === 0) throw new UsageError("no manifests: name files or directories, or - for standard input");
@@ -90,4 +103,4 @@ export default {
     const failing = findings.filter((finding) => finding.severity === "error" || strict);
     return failing.length > 0 ? 1 : 0;
   },
-} satisfies Command;
+} satisfies ProgramCommand;

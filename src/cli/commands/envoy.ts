@@ -3,7 +3,7 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
-import type { Command } from "../command.ts";
+import type { ProgramCommand } from "../command.ts";
 import { alias, ignored } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
@@ -92,37 +92,58 @@ function hookLed<S extends { sidecar: object }>(settings: S) {
 }
 
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
-export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
+export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
   contour: {
     "shutdown-manager": sidecarCommand({
-      name: "shutdown-manager",
-      description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
+      meta: {
+        name: "shutdown-manager",
+        description: "Contour's shutdown manager sidecar, with Contour's flags and defaults",
+        examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
+      },
       options: contourSidecar,
-      examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
       settings: hookLed,
     }),
     shutdown: hookCommand({
-      name: "shutdown",
-      description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
+      meta: {
+        name: "shutdown",
+        description: "Contour's preStop exec hook, with Contour's flags and defaults",
+        examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
+      },
       options: contourHook,
-      examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
       settings: (read) => read,
     }),
   },
   "envoy-gateway": {
     "shutdown-manager": sidecarCommand({
-      name: "shutdown-manager",
-      description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
+      meta: {
+        name: "shutdown-manager",
+        description: "Envoy Gateway's shutdown manager sidecar on :19002 (/shutdown/ready), with its flags and defaults",
+        examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
+      },
       options: gatewaySidecar,
-      examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
       settings: hookLed,
     }),
     shutdown: hookCommand({
-      name: "shutdown",
-      description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
+      meta: {
+        name: "shutdown",
+        description: "Envoy Gateway's preStop exec hook, with its flags and defaults",
+        examples: ["envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s --exit-at-connections=0"],
+      },
       options: gatewayHook,
-      examples: ["envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s --exit-at-connections=0"],
       settings: (read) => read,
     }),
   },
 };
+
+const DIALECT_NAMES: Record<Dialect, string> = { contour: "Contour", "envoy-gateway": "Envoy Gateway" };
+
+/** `envoy`: the group of one dialect's commands, as the name the executable was started by picks it. */
+export function envoyCommand(dialect: Dialect = dialectOf()): ProgramCommand {
+  return {
+    meta: {
+      name: "envoy",
+      description: `${DIALECT_NAMES[dialect]}'s shutdown-manager command lines, unchanged (started as envoy-gateway: Envoy Gateway's; otherwise Contour's)`,
+    },
+    subCommands: ENVOY_COMMANDS[dialect],
+  };
+}
