@@ -272,6 +272,15 @@ describe("the CLI on bad usage", () => {
     expect(help).toContain(flag);
   });
 
+  test("a sidecar that is not there is told in this program's words, not the runtime's", async () => {
+    const { freePort } = await import("./support/clients.ts");
+    const cli = spawnCli(["status", "--serve-port", String(freePort())]);
+    expect(await cli.exited).toBe(1);
+    expect(cli.stderrText()).toMatch(
+      /^envoy-shutdown-manager: no sidecar answers at http:\/\/127\.0\.0\.1:\d+\/status: connection refused \(ECONNREFUSED\)\n$/,
+    );
+  });
+
   test("flags that shape only what a command prints read no environment variable, and help names none for them", async () => {
     const { options: checkOptions } = await import("../src/cli/commands/check.ts");
     const { options: statusOptions } = await import("../src/cli/commands/status.ts");

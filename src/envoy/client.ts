@@ -1,6 +1,6 @@
 /** The Envoy admin API client shared by the sidecar, the hook and the drain (ofetch, over TCP or a Unix socket). */
 import { FetchError, ofetch } from "ofetch";
-import { errorMessage } from "../errors.ts";
+import { networkFailure } from "../errors.ts";
 import type { AdminAddress } from "./address.ts";
 import { AdminError } from "./admin-error.ts";
 import { type ConnectionCount, type ConnectionStat, connectionStatsPath, countConnections } from "./stats.ts";
@@ -57,7 +57,7 @@ function classify(error: unknown, what: string, address: AdminAddress, timedOut:
   if (address.socketPath && (NO_SOCKET_CODES.has(code) || REFUSED_CODES.has(code)))
     return new AdminError("unreachable", `${what}: no Unix socket accepts connections at ${address.socketPath} (${code})`);
   if (REFUSED_CODES.has(code)) return new AdminError("unreachable", `${what}: connection refused at ${address.display}`);
-  return new AdminError("network", `${what}: ${cause?.message ?? errorMessage(error)}`);
+  return new AdminError("network", `${what}: ${networkFailure(cause ?? error)}`);
 }
 
 /** Checks that a POST answered Envoy's `OK\n`. */

@@ -1,3 +1,4 @@
+import { networkFailure } from "../../errors.ts";
 import type { LoggingOptions } from "../../log.ts";
 import { ListenError } from "../../sidecar/server.ts";
 import { runSidecar, type SidecarSettings } from "../../sidecar/sidecar.ts";
@@ -42,6 +43,6 @@ export default sidecarCommand({
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
 export function listenUsageError(error: unknown): unknown {
   if (!(error instanceof ListenError)) return error;
-  const cause = error.code === "EADDRINUSE" ? "the port is in use, or the address is not one of this machine's" : error.message;
+  const cause = error.code === "EADDRINUSE" ? "the port is in use, or the address is not one of this machine's" : networkFailure(error);
   return new UsageError(`--serve-address ${JSON.stringify(error.hostname)} --serve-port ${error.port}: cannot listen: ${cause}`);
 }
