@@ -40,6 +40,18 @@ describe("the flags reference", () => {
 });
 
 describe("help", () => {
+  test("lists a command's flags under its own headings first, in their order, then the rest", async () => {
+    const [{ command }] = commands.filter(({ path }) => path === "envoy-gateway envoy shutdown") as [(typeof commands)[number]];
+    const grouped = { ...command, helpSections: [{ title: "ENVOY GATEWAY'S FLAGS", flags: ["exit-at-connections", "drain-timeout"] }] };
+    const help = await renderHelp(grouped, "envoy-gateway envoy shutdown", plain(100));
+    const at = (text: string) => help.indexOf(text);
+    expect(at("ENVOY GATEWAY'S FLAGS")).toBeLessThan(at("--exit-at-connections"));
+    expect(at("--exit-at-connections")).toBeLessThan(at("--drain-timeout"));
+    expect(at("--drain-timeout")).toBeLessThan(at("OTHER OPTIONS"));
+    expect(at("OTHER OPTIONS")).toBeLessThan(at("--admin-address"));
+    expect(help.match(/^ {2}--drain-timeout=/gm)).toHaveLength(1);
+  });
+
   test.each([80, 100])("of every command fits %d columns", async (width) => {
     for (const { path, command } of commands) {
       const long = (await renderHelp(command, path, plain(width))).split("\n").filter((line) => line.length > width);
