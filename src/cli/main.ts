@@ -32,10 +32,9 @@ function programName(path: readonly string[]): string {
   return path[0] === "envoy" && (started === "envoy-gateway" || started === "contour") ? started : "envoy-shutdown-manager";
 }
 
-/** The command the arguments name, the words that named it, and the arguments left for it. */
-async function resolveCommand(argv: string[]): Promise<{ command: ProgramCommand; path: string[]; rest: string[] }> {
+/** The command the arguments name, the words that named it, and the arguments left for it; `path` grows as they are read. */
+async function resolveCommand(argv: string[], path: string[]): Promise<{ command: ProgramCommand; rest: string[] }> {
   let command = program;
-  const path: string[] = [];
   let rest = argv;
   while (command.subCommands) {
     const [name, ...after] = rest;
@@ -44,13 +43,13 @@ async function resolveCommand(argv: string[]): Promise<{ command: ProgramCommand
     const names = Object.keys(command.subCommands).join(", ");
     if (!sub) {
       const what = path.length > 0 ? `${path.join(" ")} commands` : "commands";
-      throw new UsageError(`unknown command ${JSON.stringify([...path, name].join(" "))} (${what}: ${names})`);
+      throw new UsageError(`unknown command ${JSON.stringify([...path, name].join(" "))}; ${what}: ${names}`);
     }
     command = typeof sub === "function" ? await sub() : sub;
     path.push(name);
     rest = after;
   }
-  return { command, path, rest };
+  return { command, rest };
 }
 
 /** Writes the help of a command invoked as `path`. */
@@ -61,14 +60,13 @@ async function printHelp(command: ProgramCommand, path: string[]): Promise<void>
 
 /** Runs the CLI with the given arguments and returns the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
-  let hint = "envoy-shutdown-manager --help";
+  const path: string[] = [];
   try {
     if (argv.length === 1 && argv[0] === "--version") {
       process.stdout.write(`${version}\n`);
       return 0;
     }
-    const { command, path, rest } = await resolveCommand(argv);
-    hint = `${[programName(path), ...path].join(" ")} --help`;
+    const { command, rest } = await resolveCommand(argv, path);
     // Help is asked before `--`; after it, `--help` belongs to the command being run.
     const ownArgs = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
     if (ownArgs.some((arg) => HELP.has(arg))) {
@@ -86,7 +84,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (error) {
     const [code, message] =
       error instanceof UsageError
-        ? [2, error.pointsAtHelp ? `${error.message} (see '${hint}')` : error.message]
+        ? [2, error.pointsAtHelp ? `${error.message} (see '${[programName(path), ...path, "--help"].join(" ")}')` : error.message]
         : error instanceof OperatorError
           ? [1, error.message]
           : [1, `unexpected error: ${errorMessage(error)}`];
