@@ -20,9 +20,10 @@ export interface CommandHelp extends CommandMeta {
 export type HelpSections = readonly { title: string; flags: readonly string[] }[];
 
 /**
- * A command: citty's definition (meta, args with positionals, subcommands), written whole in its own file. citty's
- * definition is a plain object, so the definitions cost the sidecar's start nothing; this program runs them itself
- * (cli/main.ts), reading the flags strictly from the tables the args are made from, with their environment variables.
+ * A command: citty's definition (meta, args with positionals, subcommands), written whole in its own file. A citty
+ * definition is a plain object (defineCommand returns what it is given), typed here by citty's CommandDef, so no
+ * module of citty loads at the sidecar's start; this program runs the definitions itself (cli/main.ts), reading the
+ * flags strictly from the tables the args are made from, with their environment variables.
  */
 export interface ProgramCommand extends CommandDef<ArgsDef> {
   meta: CommandHelp;
