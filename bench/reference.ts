@@ -1,14 +1,13 @@
 /**
  * The benchmark's reference for what the sidecar's start-up work costs at the least with the chosen libraries:
  * flags read from argv and the environment, consola JSON lines, Bun.serve with the same routes, a SIGTERM handler,
- * and the start-up check through ofetch (given the program's own fetch, which reads bodies as text): GET
+ * and the start-up check through ofetch: GET
  * /server_info, then the listener stats counted with the ignore patterns, each request bounded by a timer. No drain,
  * no hand-off, no help: a yardstick, not a program. `--serve-port N --admin-address host:port|/path.sock` as the
  * sidecar takes them; `--startup-check off` leaves the two admin requests out, so the benchmark shows what they cost.
  */
 import { createConsola } from "consola/core";
 import { ofetch } from "ofetch";
-import { fetchWithTextBody } from "../src/footprint.ts";
 
 const given = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) given.set(process.argv[i]?.slice(2) ?? "", process.argv[i + 1] ?? "");
@@ -23,10 +22,13 @@ const log = createConsola({
   reporters: [{ log: (entry) => console.error("%s", JSON.stringify({ time: entry.date.toISOString(), msg: String(entry.args[0]) })) }],
 });
 const onSocket = admin.startsWith("/");
-const client = ofetch.create(
-  { retry: 0, responseType: "text", redirect: "manual", ignoreResponseError: true, ...(onSocket ? { unix: admin } : {}) },
-  { fetch: fetchWithTextBody as typeof fetch },
-);
+const client = ofetch.create({
+  retry: 0,
+  responseType: "text",
+  redirect: "manual",
+  ignoreResponseError: true,
+  ...(onSocket ? { unix: admin } : {}),
+});
 const base = onSocket ? "http://localhost" : `http://${admin}`;
 
 async function get(path: string): Promise<string> {

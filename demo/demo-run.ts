@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapesAllowed } from "../src/log.ts";
-import { type KeepAliveClient, openClient } from "../test/support/clients.ts";
+import { chatter, openClient } from "../test/support/clients.ts";
 import { SOURCE_CLI } from "../test/support/process.ts";
 import { FAKE_ENVOY_CLI } from "../test/support/supervised.ts";
 
@@ -14,18 +14,8 @@ const CLIENTS = 12;
 const label = (await escapesAllowed(1)) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
 const say = (text: string) => console.log(`${label} ${text}`);
 
-/** A client that sends a request every 0.3–2.5 s until Envoy answers `connection: close`; counts what fails. */
+/** Requests that failed: a drain that works loses none. */
 let failed = 0;
-async function chatter(client: KeepAliveClient): Promise<void> {
-  while (!client.isClosed) {
-    await Bun.sleep(300 + Math.random() * 2200);
-    const response = await client.request().catch(() => {
-      failed += 1;
-      return "connection: close";
-    });
-    if (response.includes("connection: close")) break;
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), "envoy-shutdown-demo-run-"));
 const socket = join(dir, "admin.sock");
@@ -53,7 +43,7 @@ for (let i = 0; i < 200 && !existsSync(info); i++) await Bun.sleep(25);
 const { dataPort } = JSON.parse(readFileSync(info, "utf8")) as { dataPort: number };
 const clients = await Promise.all(Array.from({ length: CLIENTS }, () => openClient(dataPort)));
 await Promise.all(clients.map((client) => client.request()));
-const chatting = clients.map(chatter);
+const chatting = clients.map((client) => chatter(client, () => failed++));
 say(`${CLIENTS} keep-alive clients connected to the simulated Envoy on 127.0.0.1:${dataPort}`);
 
 await Bun.sleep(1000);

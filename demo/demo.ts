@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapesAllowed } from "../src/log.ts";
-import { type KeepAliveClient, openClient } from "../test/support/clients.ts";
+import { chatter, openClient } from "../test/support/clients.ts";
 import { startFakeEnvoy } from "../test/support/fake-envoy.ts";
 import { SOURCE_CLI, startManager } from "../test/support/process.ts";
 
@@ -14,20 +14,11 @@ const CLIENTS = 12;
 const label = (await escapesAllowed(1)) ? "\x1b[1mdemo:\x1b[0m" : "demo:";
 const say = (text: string) => console.log(`${label} ${text}`);
 
-/** A client that sends a request every 0.3–2.5 s until Envoy answers `connection: close`, as a real one would. */
-async function chatter(client: KeepAliveClient): Promise<void> {
-  while (!client.isClosed) {
-    await Bun.sleep(300 + Math.random() * 2200);
-    const response = await client.request().catch(() => "");
-    if (response.includes("connection: close")) break;
-  }
-}
-
 const dir = mkdtempSync(join(tmpdir(), "envoy-shutdown-demo-"));
 const fake = await startFakeEnvoy({ mode: "live" });
 say(`simulated Envoy: admin API on ${fake.adminAddress}, data plane on 127.0.0.1:${fake.dataPort}`);
 const clients = await Promise.all(Array.from({ length: CLIENTS }, () => openClient(fake.dataPort)));
-const chatting = clients.map(chatter);
+const chatting = clients.map((client) => chatter(client));
 say(`${CLIENTS} keep-alive clients connected; Envoy counts ${fake.openConnections} open connections`);
 
 const flags = [

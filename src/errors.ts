@@ -10,6 +10,28 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Network failures by their system error code, in this program's words rather than the runtime's. */
+const NETWORK_FAILURES: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ConnectionRefused: "connection refused",
+  ECONNRESET: "connection reset",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ETIMEDOUT: "connection timed out",
+  ENOTFOUND: "the host name does not resolve",
+  EADDRNOTAVAIL: "the address is not one of this machine's",
+  EACCES: "permission denied",
+  ENOENT: "no such file",
+  FailedToOpenSocket: "the socket cannot be opened",
+};
+
+/** A failed connection in one line: what its code means, else the error's own message. */
+export function networkFailure(error: unknown): string {
+  const { code } = (error ?? {}) as { code?: unknown };
+  const known = typeof code === "string" ? NETWORK_FAILURES[code] : undefined;
+  return known ? `${known} (${code})` : errorMessage(error);
+}
+
 /** A value that is not of the form a setting takes; `expected` says what would be accepted. The CLI names the flag. */
 export class InvalidValue extends Error {
   override name = "InvalidValue";

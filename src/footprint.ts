@@ -1,24 +1,24 @@
 /**
  * The few places where the obvious call costs every idle sidecar memory or start-up time, each replaced by one
- * that does not, with what it saves (measured by `npm run bench`; method in docs/benchmarks.md). The sidecar's
- * start must not load node:fs, node:tty or citty: test/footprint.test.ts reads its imports and fails if it does.
+ * that does not (what each saves is measured by `npm run bench`: docs/benchmarks.md). The sidecar's start must not
+ * load node:fs, node:tty or citty's runtime: test/footprint.test.ts reads its imports and fails if it does.
  *
  * One rule has no function here: past 64 heap blocks at start, JavaScriptCore starts a thread that pre-faults heap
- * blocks (about 0.5 MiB of private memory for good), and the sidecar's start sits near that line. What only a drain,
+ * blocks (private memory, for good), and the sidecar's start sits near that line. What only a drain,
  * a scrape or a refused request needs (the drain's waiters and tracker, the metric tables, the refusal log) is made
  * when first needed, where it is used.
  */
 
 /**
  * node:fs, loaded only by the code that needs it (the hook writing the ready file, the hook's log mirror): loading it
- * costs a sidecar 3 to 4 MiB, and the sidecar finds, reads and removes files through Bun.file instead.
+ * costs a sidecar megabytes, and the sidecar finds, reads and removes files through Bun.file instead.
  */
 export const nodeFs = () => require("node:fs") as typeof import("node:fs");
 
 /**
  * Whether a file descriptor is a terminal (a character device). Touching process.stderr or loading node:tty costs
- * the sidecar about 17 ms of start-up and several MiB, node:fs a few, and a stat starts Bun's thread pool (0.5 to
- * 0.9 MiB more for good). exists() needs none of them and is true for regular files and pipes, never terminals: a
+ * the sidecar start-up time and megabytes, node:fs megabytes, and a stat starts Bun's thread pool (threads kept for
+ * good). exists() needs none of them and is true for regular files and pipes, never terminals: a
  * container's stderr is a pipe, so only a device or a socket is asked with a stat. /dev/null is a character device
  * too, which is harmless: nobody reads the colours there.
  */
@@ -35,26 +35,8 @@ const NO_MODIFICATION_TIME = 2 ** 52 - 1;
 /**
  * Whether nothing is at a path (or it lies under something that is no directory), told by the synchronous stat
  * behind Bun.file's `lastModified`: the asynchronous stat(), and even a full read that fails, start Bun's thread pool
- * in an idle sidecar (two threads, 0.7 MiB for good). Whatever is there, a device included, has a time.
+ * in an idle sidecar (two threads, kept for good). Whatever is there, a device included, has a time.
  */
 export function holdsNoFile(path: string): boolean {
   return !(Bun.file(path).lastModified < NO_MODIFICATION_TIME);
-}
-
-/**
- * Bun's fetch with the body read as text before ofetch sees the response. ofetch looks at `response.body` first,
- * and that getter builds a ReadableStream: loading the stream machinery costs a sidecar about 0.6 MiB (0.8 with
- * ofetch's URL joining, which full URLs skip) for bodies it reads whole anyway. The answer keeps its status and
- * headers; its text is handed over through `_bodyInit`, the field ofetch 1.5 reads for a response without a stream.
- * That field is ofetch's own: test/footprint.test.ts pins the ofetch version and the behaviour, so an upgrade that
- * changes either fails there, loudly, before a drain could read an empty body.
- */
-export async function fetchWithTextBody(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const response = await fetch(input, init);
-  const text = await response.text();
-  return Object.defineProperties(response, {
-    body: { value: null },
-    _bodyInit: { value: text },
-    text: { value: () => Promise.resolve(text) },
-  });
 }

@@ -17,6 +17,14 @@ describe("the compiled executable", () => {
     expect(help).toContain("--check-interval");
   });
 
+  test("started as Envoy Gateway, prints its help under its own command line", async () => {
+    const cli = spawnCli(["envoy", "shutdown", "--help"], { cli: [binary], argv0: "envoy-gateway" });
+    const [code, help] = await Promise.all([cli.exited, cli.stdout()]);
+    expect(code).toBe(0);
+    expect(help).toContain("envoy-gateway envoy shutdown [OPTIONS]");
+    expect(help).toContain("--exit-at-connections");
+  });
+
   test("serves /healthz and completes a drain", async () => {
     const fake = await fakeEnvoy(closesAfter(1, 300));
     const manager = await startManager(fastDrain(fake.adminAddress).args, { cli: [binary] });

@@ -72,25 +72,6 @@ describe("what the sidecar's start loads", () => {
   });
 });
 
-describe("ofetch reads a body handed over without a stream", () => {
-  test("pinned: the version whose private field the admin client relies on, and the behaviour itself", async () => {
-    const { version } = (await import("ofetch/package.json")) as { version: string };
-    // An ofetch upgrade must be checked against src/footprint.ts (fetchWithTextBody) before this pin moves.
-    expect(version).toBe("1.5.1");
-    const { ofetch } = await import("ofetch");
-    const { fetchWithTextBody } = await import("../src/footprint.ts");
-    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("listener.admin.downstream_cx_active: 1\n") });
-    try {
-      const client = ofetch.create({ responseType: "text", retry: 0 }, { fetch: fetchWithTextBody as typeof fetch });
-      const response = await client.raw<string, "text">(`http://127.0.0.1:${server.port}/stats`);
-      expect(response._data).toBe("listener.admin.downstream_cx_active: 1\n");
-      expect(response.body).toBeNull();
-    } finally {
-      await server.stop(true);
-    }
-  });
-});
-
 describe("the sidecar tells an empty ready-file path without starting Bun's thread pool", () => {
   test("nothing there, or a path under a file, holds no file; anything there is looked at closer, a device too", async () => {
     const { holdsNoFile } = await import("../src/footprint.ts");

@@ -36,7 +36,7 @@ function quantity(text: string): number {
   return Number(match?.[1]) * unit;
 }
 
-// What `npm run bench` measured (README, "Cost and speed"): the sidecar's RSS once 1,000 /shutdown waiters are
+// What `npm run bench` measured (docs/benchmarks.md): the sidecar's RSS once 1,000 /shutdown waiters are
 // served is about 42 MiB (37.4 MiB idle from a just-written executable, plus 5.0 MiB; 44 MiB covers the day's other
 // runs), and the hook reaches Envoy within 0.1 to 0.3 s under a 100m CPU limit.
 const SIDECAR_RSS_UNDER_LOAD = 44 * 2 ** 20;

@@ -249,26 +249,68 @@ describe("the CLI on bad usage", () => {
     }
   });
 
-  test("--help on each command lists its own flags with defaults, and no escape codes in a pipe", async () => {
+  test("--help on each command lists its own flags with their defaults as written, in 80 columns and no escape codes in a pipe", async () => {
     const expected: Record<string, string[]> = {
-      "shutdown-manager": ["--admin-address", "--check-interval", "--drain-timeout", "--hook-wait", "--serve-address"],
+      "shutdown-manager": ["--admin-address", "--check-interval", "--drain-timeout", "--hook-wait", "--serve-address", "default: 60s"],
       shutdown: ["--admin-address", "--check-interval", "--drain-timeout", "--min-open-connections", "--ready-file"],
-      status: ["--serve-port", "--json", "Print the JSON document"],
+      status: ["--serve-port", "--[no-]json", "Print the JSON document"],
+      run: ["envoy-shutdown-manager run [OPTIONS] -- COMMAND...", "--stop-timeout", "--hot-restart"],
+      check: ["envoy-shutdown-manager check [OPTIONS] PATH|-...", "ARGUMENTS", "--format=<table|json>", "--[no-]strict"],
     };
-    for (const [command, flags] of Object.entries(expected)) {
+    for (const [command, words] of Object.entries(expected)) {
       // NO_COLOR unset on purpose: a pipe alone must be enough to turn colours off.
       const cli = spawnCli([command, "--help"], { env: { NO_COLOR: "" } });
       const [code, help] = await Promise.all([cli.exited, cli.stdout()]);
       expect(code).toBe(0);
-      for (const flag of flags) expect(help).toContain(flag);
+      for (const word of words) expect(help).toContain(word);
       expect(help).toContain("EXAMPLES");
       expect(help).not.toContain("\x1b[");
+      expect(help.split("\n").filter((line) => line.length > 80)).toEqual([]);
     }
+  });
+
+  test("the top-level help lists every command, `envoy` too, and `envoy --help` lists the dialect's commands alike", async () => {
+    const top = spawnCli(["--help"], { env: { NO_COLOR: "" } });
+    const topHelp = await top.stdout();
+    for (const command of ["shutdown-manager", "shutdown", "status", "run", "check", "envoy"])
+      expect(topHelp).toMatch(new RegExp(`^  ${command} `, "m"));
+    expect(topHelp).not.toContain("\x1b[");
     const envoy = spawnCli(["envoy", "--help"]);
     const [envoyCode, envoyHelp] = await Promise.all([envoy.exited, envoy.stdout()]);
     expect(envoyCode).toBe(0);
-    expect(envoyHelp).toContain("envoy shutdown-manager");
-    const top = spawnCli(["--help"], { env: { NO_COLOR: "" } });
-    expect(await top.stdout()).not.toContain("\x1b[");
+    expect(envoyHelp).toContain("envoy-shutdown-manager envoy <COMMAND>");
+    expect(envoyHelp).toMatch(/^COMMANDS\n\n {2}shutdown-manager +Contour's/m);
+  });
+
+  test.each([
+    ["contour", "shutdown", "contour envoy shutdown [OPTIONS]", "--admin-port"],
+    ["envoy-gateway", "shutdown-manager", "envoy-gateway envoy shutdown-manager [OPTIONS]", "--ready-timeout"],
+  ])("started as %s, `envoy %s --help` names its own command line and flags", async (argv0, command, usage, flag) => {
+    const cli = spawnCli(["envoy", command, "--help"], { argv0 });
+    const help = await cli.stdout();
+    expect(help).toContain(usage);
+    expect(help).toContain(flag);
+  });
+
+  test("a sidecar that is not there is told in this program's words, not the runtime's", async () => {
+    const { freePort } = await import("./support/clients.ts");
+    const cli = spawnCli(["status", "--serve-port", String(freePort())]);
+    expect(await cli.exited).toBe(1);
+    expect(cli.stderrText()).toMatch(
+      /^envoy-shutdown-manager: no sidecar answers at http:\/\/127\.0\.0\.1:\d+\/status: connection refused \(ECONNREFUSED\)\n$/,
+    );
+  });
+
+  test("flags that shape only what a command prints read no environment variable, and help names none for them", async () => {
+    const { options: checkOptions } = await import("../src/cli/commands/check.ts");
+    const { options: statusOptions } = await import("../src/cli/commands/status.ts");
+    expect(readOptions(checkOptions, [], { ENVOY_SHUTDOWN_FORMAT: "json", ENVOY_SHUTDOWN_STRICT: "true" }).check).toEqual({
+      format: "table",
+      strict: false,
+    });
+    expect(readOptions(statusOptions, [], { ENVOY_SHUTDOWN_JSON: "true" }).status.json).toBe(false);
+    const help = await spawnCli(["status", "--help"]).stdout();
+    expect(help).not.toContain("ENVOY_SHUTDOWN_JSON");
+    expect(help).toContain("ENVOY_SHUTDOWN_SERVE_PORT");
   });
 });

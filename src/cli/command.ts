@@ -1,21 +1,38 @@
 /** The program's one command shape, and the command that reads a flag table into settings and runs them. */
+import type { ArgsDef, CommandContext, CommandDef, CommandMeta } from "citty";
 import { checkReadyFileWritable, claimReadyFile, type HandoffSettings, ReadyFileRefused } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { configureLogging, type LoggingOptions } from "../log.ts";
-import { type CommandOptions, type Parsed, readOptions, UsageError } from "./option-kinds.ts";
+import { type CommandOptions, flagArgs, type Parsed, readOptions, UsageError } from "./option-kinds.ts";
 
-/** A command: its name and help, its flags, and what it does with the arguments after its name (the exit code). */
-export interface Command {
+/** What help says of a command besides its arguments. */
+export interface CommandHelp extends CommandMeta {
   name: string;
   description: string;
-  /** Its flags, declared once: they are read from here, and help lists them from here. */
-  options: CommandOptions;
+  /** What follows the command's name in its USAGE line, where the arguments do not say it: `[OPTIONS] -- COMMAND...`. */
+  usage?: string;
   /** Command lines that help shows. */
-  examples: readonly string[];
-  /** Flags help lists first: another tool's own, on its command lines (this program's extras follow). */
-  helpFirst?: readonly string[];
-  run(rawArgs: string[]): Promise<number>;
+  examples?: readonly string[];
+}
+
+/** Help's headings over a command's flags, in order; flags no section names come last, under OPTIONS. */
+export type HelpSections = readonly { title: string; flags: readonly string[] }[];
+
+/**
+ * A command: citty's definition (meta, args with positionals, subcommands), written whole in its own file. A citty
+ * definition is a plain object (defineCommand returns what it is given), typed here by citty's CommandDef, so no
+ * module of citty loads at the sidecar's start; this program runs the definitions itself (cli/main.ts), reading the
+ * flags strictly from the tables the args are made from, with their environment variables.
+ */
+export interface ProgramCommand extends CommandDef<ArgsDef> {
+  meta: CommandHelp;
+  /** The flag tables `run` reads (and the args and help come from): empty for a command that only holds others. */
+  options?: CommandOptions;
+  helpSections?: HelpSections;
+  subCommands?: Record<string, ProgramCommand | (() => Promise<ProgramCommand>)>;
+  /** Runs on the arguments after the command's name; resolves with the exit code. */
+  run?: (context: Pick<CommandContext, "rawArgs">) => Promise<number>;
 }
 
 /** The settings a flag table reads into: one field per group. */
@@ -86,10 +103,9 @@ async function checkReadyFile(path: string | undefined, use: ReadyFileUse): Prom
 
 /** A command that reads its flags into settings, checks them, and runs on them. */
 export interface SettingsCommandSpec<C extends CommandOptions, S extends CommonSettings> {
-  name: string;
-  description: string;
+  meta: CommandHelp;
   options: C;
-  examples: readonly string[];
+  helpSections?: HelpSections;
   readyFile: ReadyFileUse;
   /** Takes a command after `--` (`run -- envoy …`): it comes to `settings` as `trailing`. */
   trailing?: boolean;
@@ -103,7 +119,7 @@ export interface SettingsCommandSpec<C extends CommandOptions, S extends CommonS
 /** What a command of one role is besides its flags' use: name, help, flags, examples, and its settings from what they read. */
 export type RoleCommandSpec<C extends CommandOptions, S> = Pick<
   SettingsCommandSpec<C, CommonSettings>,
-  "name" | "description" | "options" | "examples"
+  "meta" | "options" | "helpSections"
 > & {
   settings: (read: ReadSettings<C>) => S;
 };
@@ -122,14 +138,14 @@ export function splitCommand(rawArgs: string[]): { flags: string[]; command: str
  * A command whose flags are `options`: they are read into settings, which set up logging and are checked (the
  * ready file can be used as `readyFile` says), then go to `run`, whose result is the exit code.
  */
-export function settingsCommand<C extends CommandOptions, S extends CommonSettings>(spec: SettingsCommandSpec<C, S>): Command {
-  const { name, description, options, examples } = spec;
+export function settingsCommand<C extends CommandOptions, S extends CommonSettings>(spec: SettingsCommandSpec<C, S>): ProgramCommand {
+  const { meta, options, helpSections } = spec;
   return {
-    name,
-    description,
+    meta,
+    args: flagArgs(options),
     options,
-    examples,
-    async run(rawArgs) {
+    helpSections,
+    async run({ rawArgs }) {
       const { flags, command } = spec.trailing ? splitCommand(rawArgs) : { flags: rawArgs, command: [] };
       const settings = spec.settings(readOptions(options, flags), command);
       await configureLogging(spec.logging?.(settings) ?? settings.log);

@@ -29,14 +29,14 @@ export interface Option<T> {
   flag: string;
   /** The default as a user would type it; undefined means "unset". */
   default: string | undefined;
-  /** How help shows a value, where that differs from how it was written (a duration in Go's canonical form). */
-  display?: (text: string) => string;
   description: string;
   valueHint: string;
   /** Booleans take no value (`--x`, `--no-x`) or `--x=<true|false|1|0|yes|no>`. */
   boolean: boolean;
   /** An empty value means "none", from the flag and its environment variable alike; elsewhere an empty variable is unset. */
   emptyMeansNone?: boolean;
+  /** Shapes only what the command prints (`--json`, `--format`): read from the command line alone, no variable. */
+  outputOnly?: boolean;
   /** Turns the text into the value; throws InvalidValue saying what would be accepted. */
   parse(text: string): T;
 }
@@ -50,8 +50,8 @@ export type Parsed<G extends OptionGroup> = { [K in keyof G]: G[K] extends Optio
 /** A command's flags: groups by the wing settings they build. */
 export type CommandOptions = Record<string, OptionGroup>;
 
-/** Every option of a command's groups. */
-const allOptions = (groups: CommandOptions): Option<unknown>[] => Object.values(groups).flatMap((group) => Object.values(group));
+/** Every option of a command's groups, in the order of its tables. */
+export const allOptions = (groups: CommandOptions): Option<unknown>[] => Object.values(groups).flatMap((group) => Object.values(group));
 
 function option<T>(flag: string, spec: Omit<Option<T>, "flag" | "boolean"> & { boolean?: boolean }): Option<T> {
   return { flag, boolean: false, ...spec };
@@ -64,7 +64,6 @@ export function duration(flag: string, defaultValue: string, description: string
   const expected = () => `a Go duration${least} such as 300ms, 5s or 1m30s, at most ${formatDuration(MAX_DURATION_MS)}`;
   return option(flag, {
     default: defaultValue,
-    display: (text) => formatDuration(parseDuration(text) ?? 0),
     description,
     valueHint: "duration",
     parse(text) {
@@ -95,9 +94,19 @@ export function count(
   });
 }
 
+/** What only some flags say about themselves. */
+type Traits = Pick<Option<unknown>, "outputOnly">;
+
 /** One of a fixed set of words. */
-export function choice<const C extends string>(flag: string, choices: readonly C[], defaultValue: C, description: string): Option<C> {
+export function choice<const C extends string>(
+  flag: string,
+  choices: readonly C[],
+  defaultValue: C,
+  description: string,
+  traits: Traits = {},
+): Option<C> {
   return option(flag, {
+    ...traits,
     default: defaultValue,
     description,
     valueHint: choices.join("|"),
@@ -120,8 +129,8 @@ export function parseBoolean(text: string): boolean {
 }
 
 /** A boolean flag, also written `--no-<flag>`. */
-export function toggle(flag: string, defaultValue: boolean, description: string): Option<boolean> {
-  return option(flag, { default: String(defaultValue), description, valueHint: "", boolean: true, parse: parseBoolean });
+export function toggle(flag: string, defaultValue: boolean, description: string, traits: Traits = {}): Option<boolean> {
+  return option(flag, { ...traits, default: String(defaultValue), description, valueHint: "", boolean: true, parse: parseBoolean });
 }
 
 interface TextSpec {
@@ -158,24 +167,24 @@ export function envName(flag: string): string {
   return `ENVOY_SHUTDOWN_${flag.toUpperCase().replaceAll("-", "_")}`;
 }
 
-/** The help line: description, default and environment variable. */
-function describe(spec: Option<unknown>): string {
-  const shown = spec.default === undefined ? "unset" : (spec.display?.(spec.default) ?? spec.default);
-  return `${spec.description} (default: ${shown}; env ${envName(spec.flag)})`;
+/** The environment variable that stands in for an option, if one does. */
+export const envNameOf = (spec: Option<unknown>): string | undefined => (spec.outputOnly ? undefined : envName(spec.flag));
+
+/** The help text of a flag: its description, its default as written, and its environment variable. */
+export function describeOption(spec: Option<unknown>): string {
+  const env = envNameOf(spec);
+  return `${spec.description} (default: ${spec.default ?? "unset"}${env ? `; env ${env}` : ""})`;
 }
 
-/** citty's argument definitions for a command's flags, for help output; the flags named in `first` lead, in that order. */
-export function toArgs(groups: CommandOptions, first: readonly string[] = []): Record<string, ArgDef> {
-  const rank = (spec: Option<unknown>) => (first.includes(spec.flag) ? first.indexOf(spec.flag) : first.length);
+/** citty's argument definitions for a command's flags, in the order of its tables. */
+export function flagArgs(groups: CommandOptions): Record<string, ArgDef> {
   return Object.fromEntries(
-    allOptions(groups)
-      .sort((a, b) => rank(a) - rank(b))
-      .map((spec) => [
-        spec.flag,
-        spec.boolean
-          ? { type: "boolean", description: describe(spec), negativeDescription: `Turn --${spec.flag} off` }
-          : { type: "string", description: describe(spec), valueHint: spec.valueHint },
-      ]),
+    allOptions(groups).map((spec) => [
+      spec.flag,
+      spec.boolean
+        ? { type: "boolean", description: describeOption(spec), default: spec.default === "true" }
+        : { type: "string", description: describeOption(spec), valueHint: spec.valueHint, default: spec.default },
+    ]),
   );
 }
 
@@ -210,12 +219,13 @@ function parseArgv(groups: CommandOptions, argv: readonly string[]): Map<string,
 /** Reads one option: the flag, else its environment variable, else the default; throws UsageError on a bad value. */
 function readOption(spec: Option<unknown>, given: Map<string, string>, env: Record<string, string | undefined>): unknown {
   const fromFlag = given.get(spec.flag);
-  const fromEnv = env[envName(spec.flag)];
+  const variable = envNameOf(spec);
+  const fromEnv = variable === undefined ? undefined : env[variable];
   const [source, raw] =
     fromFlag !== undefined
       ? [`--${spec.flag}`, fromFlag]
       : fromEnv !== undefined && (fromEnv !== "" || spec.emptyMeansNone)
-        ? [envName(spec.flag), fromEnv]
+        ? [variable, fromEnv]
         : ["default", spec.default];
   if (raw === undefined) return undefined;
   try {

@@ -1,7 +1,6 @@
 /** The Envoy admin API client shared by the sidecar, the hook and the drain (ofetch, over TCP or a Unix socket). */
 import { FetchError, ofetch } from "ofetch";
-import { errorMessage } from "../errors.ts";
-import { fetchWithTextBody } from "../footprint.ts";
+import { networkFailure } from "../errors.ts";
 import type { AdminAddress } from "./address.ts";
 import { AdminError } from "./admin-error.ts";
 import {
@@ -67,7 +66,7 @@ function classify(error: unknown, what: string, address: AdminAddress, timedOut:
   if (address.socketPath && (NO_SOCKET_CODES.has(code) || REFUSED_CODES.has(code)))
     return new AdminError("unreachable", `${what}: no Unix socket accepts connections at ${address.socketPath} (${code})`);
   if (REFUSED_CODES.has(code)) return new AdminError("unreachable", `${what}: connection refused at ${address.display}`);
-  return new AdminError("network", `${what}: ${cause?.message ?? errorMessage(error)}`);
+  return new AdminError("network", `${what}: ${networkFailure(cause ?? error)}`);
 }
 
 /** Checks that a POST answered Envoy's `OK\n`. */
@@ -92,17 +91,14 @@ function statusError(what: string, response: Response, body: string): AdminError
 
 export function createEnvoyAdmin(options: EnvoyAdminOptions): EnvoyAdmin {
   const { address, timeoutMs } = options;
-  const fetchText = ofetch.create(
-    {
-      retry: 0,
-      responseType: "text",
-      redirect: "manual",
-      ignoreResponseError: true,
-      // Bun's fetch reaches a Unix socket through its `unix` option; ofetch passes it through.
-      ...(address.socketPath ? { unix: address.socketPath } : {}),
-    },
-    { fetch: fetchWithTextBody as typeof fetch },
-  );
+  const fetchText = ofetch.create({
+    retry: 0,
+    responseType: "text",
+    redirect: "manual",
+    ignoreResponseError: true,
+    // Bun's fetch reaches a Unix socket through its `unix` option; ofetch passes it through.
+    ...(address.socketPath ? { unix: address.socketPath } : {}),
+  });
   let answered = false;
 
   /** One exchange, bounded as a whole: ofetch's own timeout stops at the headers, and a body can trickle forever. */

@@ -1,5 +1,5 @@
 /** The sidecar's loopback protocol as its callers use it: the hook joins its drain, the status command reads it. */
-import { errorMessage, OperatorError } from "../errors.ts";
+import { networkFailure, OperatorError } from "../errors.ts";
 import type { StatusReport } from "./status.ts";
 
 /** The header by which this release's hook joins the sidecar's drain; its value is the hand-off protocol. */
@@ -37,7 +37,7 @@ export async function fetchStatus(port: number, timeoutMs = SIDECAR_ANSWER_TIMEO
   } catch (error) {
     if (error instanceof SidecarUnavailable) throw error;
     const { code } = error as { code?: string };
-    const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : errorMessage(error);
+    const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : networkFailure(error);
     throw new SidecarUnavailable(`no sidecar answers at ${url}: ${reason}`, code === "ECONNREFUSED" || code === "ConnectionRefused");
   }
 }

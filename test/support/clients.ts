@@ -52,6 +52,21 @@ export async function openClient(port: number): Promise<KeepAliveClient> {
   };
 }
 
+/**
+ * Sends a request every 0.3–2.5 s, as a real client would, until Envoy answers `connection: close` or the
+ * connection closes; a request that fails is reported to `onFailure`.
+ */
+export async function chatter(client: KeepAliveClient, onFailure: () => void = () => {}): Promise<void> {
+  while (!client.isClosed) {
+    await Bun.sleep(300 + Math.random() * 2200);
+    const response = await client.request().catch(() => {
+      onFailure();
+      return "connection: close";
+    });
+    if (response.includes("connection: close")) break;
+  }
+}
+
 /** Opens `count` clients that each send one request and then sit idle on their keep-alive connection. */
 export async function openClients(port: number, count: number): Promise<KeepAliveClient[]> {
   const clients = await Promise.all(Array.from({ length: count }, () => openClient(port)));

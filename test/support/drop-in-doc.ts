@@ -34,9 +34,7 @@ export function sameDefault(option: Option<unknown>, text: string | undefined): 
 
 /** An option's default as help shows it, or "the same" when it reads as `text`. */
 const shown = (option: Option<unknown>, text: string | undefined) =>
-  sameDefault(option, text)
-    ? "the same"
-    : code(option.default === undefined ? "unset" : (option.display?.(option.default) ?? option.default));
+  sameDefault(option, text) ? "the same" : code(option.default === undefined ? "unset" : option.default);
 
 function flagRow(dialect: Dialect, command: AnchorCommandName, entry: AnchorFlag): string {
   const option = dialectOption(dialect, command, entry.flag);

@@ -36,6 +36,8 @@ export interface FakeEnvoyOptions {
   mode?: "scripted" | "live";
   /** Also serve the admin API on this Unix socket path. */
   unixSocket?: string;
+  /** The admin API's loopback port; any free one when unset (tests always leave it unset). */
+  adminPort?: number;
   /** Envoy release, e.g. "1.36.2"; before 1.28 `skip_exit` is unknown. */
   version?: string;
   /** Worker threads (per-worker gauges duplicate the aggregate). */
@@ -241,6 +243,7 @@ export class FakeEnvoy {
   constructor(options: FakeEnvoyOptions = {}) {
     this.options = { mode: "scripted", version: "1.36.2", concurrency: 2, statsFlushIntervalMs: 5000, ...options };
     this.healthCheckFailed = options.healthCheckFailed ?? false;
+    this.port = options.adminPort ?? 0;
     this.setConnections(options.connections ?? 0);
   }
 

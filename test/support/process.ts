@@ -18,8 +18,10 @@ export interface CliProcess {
 }
 
 /** Spawns the CLI with JSON logs; every process is killed after the test that started it. */
-export function spawnCli(args: string[], options: { env?: Record<string, string>; cli?: string[] } = {}): CliProcess {
+export function spawnCli(args: string[], options: { env?: Record<string, string>; cli?: string[]; argv0?: string } = {}): CliProcess {
   const proc = Bun.spawn([...(options.cli ?? SOURCE_CLI), ...args], {
+    // The name the program is started by (`contour`, `envoy-gateway`), as the image's links start it.
+    argv0: options.argv0,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -6,8 +6,18 @@ import { formatJson, formatSummary, formatTable, printable } from "../../check/r
 import { shellScript, simpleCommands } from "../../check/shell.ts";
 import { escapesAllowed } from "../../log.ts";
 import { type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
-import { type Command, checkDrainSettings, splitCommand } from "../command.ts";
-import { type CommandOptions, choice, envName, type Option, readOptions, toggle, UnknownFlag, UsageError } from "../option-kinds.ts";
+import { checkDrainSettings, type ProgramCommand, splitCommand } from "../command.ts";
+import {
+  type CommandOptions,
+  choice,
+  envName,
+  flagArgs,
+  type Option,
+  readOptions,
+  toggle,
+  UnknownFlag,
+  UsageError,
+} from "../option-kinds.ts";
 import { dialectOf, ENVOY_COMMANDS } from "./envoy.ts";
 import runCommand from "./run.ts";
 import hookCommand from "./shutdown.ts";
@@ -15,14 +25,16 @@ import sidecarCommand from "./shutdown-manager.ts";
 
 export const options = {
   check: {
-    format: choice("format", ["table", "json"], "table", "table: aligned lines (colours on a terminal); json: an array of findings"),
-    strict: toggle("strict", false, "Exit 1 on warnings too"),
+    format: choice("format", ["table", "json"], "table", "table: aligned lines (colours on a terminal); json: an array of findings", {
+      outputOnly: true,
+    }),
+    strict: toggle("strict", false, "Exit 1 on warnings too", { outputOnly: true }),
   },
 };
 
 /** The names this program is started by: its own, and Contour's and Envoy Gateway's (the image links them). */
 const PROGRAM_NAMES = new Set(["envoy-shutdown-manager", "contour", "envoy-gateway"]);
-const OWN_COMMANDS: Record<string, Command> = { "shutdown-manager": sidecarCommand, shutdown: hookCommand, run: runCommand };
+const OWN_COMMANDS: Record<string, ProgramCommand> = { "shutdown-manager": sidecarCommand, shutdown: hookCommand, run: runCommand };
 const ROLES: Record<string, ProgramLine["role"]> = { "shutdown-manager": "sidecar", shutdown: "hook", run: "supervisor" };
 const TOOLS = { contour: "Contour", "envoy-gateway": "Envoy Gateway" };
 
@@ -160,11 +172,11 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
   const args = PROGRAM_NAMES.has(started) || renamed || argv[1] === "envoy" ? argv.slice(1) : argv;
   const [first = "", second = ""] = args;
   const dialect = first === "envoy" ? dialectOf(args === argv ? "" : program) : undefined;
-  const table: Record<string, Command> = dialect ? ENVOY_COMMANDS[dialect] : OWN_COMMANDS;
+  const table: Record<string, ProgramCommand> = dialect ? ENVOY_COMMANDS[dialect] : OWN_COMMANDS;
   const name = dialect ? second : first;
   const command = Object.hasOwn(table, name) ? table[name] : undefined;
   if (!command) return undefined;
-  const role = ROLES[command.name] ?? "sidecar";
+  const role = ROLES[command.meta.name] ?? "sidecar";
   let rest = args.slice(dialect ? 2 : 1);
   const errors: LineError[] = [];
   if (role === "supervisor")
@@ -175,7 +187,7 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
       errors.push({ message: error.message, fix: "write the Envoy command after `--`" });
     }
   const anchorNote = dialect ? (flag: string) => anchorFlagNote(dialect, name as AnchorCommandName, flag) : undefined;
-  const read = readLine(command.options, rest, env, unknown, anchorNote);
+  const read = readLine(command.options ?? {}, rest, env, unknown, anchorNote);
   // The program's own rule for settings under which no drain can complete; a dialect's sidecar does not drain.
   let contradiction: string | undefined;
   if (!(dialect && role === "sidecar") && !read.unread.some((setting) => setting.startsWith("drain.")))
@@ -214,16 +226,27 @@ function pathsAndFlags(rawArgs: string[]): { paths: string[]; flags: string[] } 
 }
 
 export default {
-  name: "check",
-  description:
-    "Check Kubernetes manifests (files, directories, - for stdin) for drain wiring that would drop traffic: exit 0 fine, 1 errors (or warnings with --strict), 2 unreadable input",
+  meta: {
+    name: "check",
+    description:
+      "Check Kubernetes manifests for drain wiring that would drop traffic: exit 0 fine, 1 errors (or warnings with --strict), 2 unreadable input",
+    usage: "[OPTIONS] PATH|-...",
+    examples: [
+      "envoy-shutdown-manager check examples/",
+      "kubectl kustomize overlays/prod | envoy-shutdown-manager check -",
+      "helm template envoy ./chart | envoy-shutdown-manager check - --format json --strict",
+    ],
+  },
+  args: {
+    paths: {
+      type: "positional",
+      valueHint: "PATH|-",
+      description: "Manifest files (YAML or JSON), directories of them, or - for standard input; one or more",
+    },
+    ...flagArgs(options),
+  },
   options,
-  examples: [
-    "envoy-shutdown-manager check examples/",
-    "kubectl kustomize overlays/prod | envoy-shutdown-manager check -",
-    "helm template envoy ./chart | envoy-shutdown-manager check - --format json --strict",
-  ],
-  async run(rawArgs) {
+  async run({ rawArgs }) {
     const { paths, flags } = pathsAndFlags(rawArgs);
     const settings = readOptions(options, flags);
     if (paths.length === 0) throw new UsageError("no manifests: name files or directories, or - for standard input");
@@ -246,4 +269,4 @@ export default {
     const failing = findings.filter((finding) => finding.severity === "error" || strict);
     return failing.length > 0 ? 1 : 0;
   },
-} satisfies Command;
+} satisfies ProgramCommand;

@@ -7,7 +7,7 @@ import type { DrainSettings } from "../../drain/settings.ts";
 import type { HookSettings } from "../../hook/hook.ts";
 import type { SidecarSettings } from "../../sidecar/sidecar.ts";
 import { ANCHORS, type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
-import { type Command, checkDrainSettings } from "../command.ts";
+import { checkDrainSettings, type ProgramCommand } from "../command.ts";
 import { alias, ignored, type Option, type OptionGroup, readOptions, UnknownFlag, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
@@ -38,19 +38,22 @@ function anchored<T>(option: Option<T>, dialect: Dialect, command: AnchorCommand
  * The command as its anchor's: help lists the anchor's flags first, in the anchor's order (global ones last), then
  * this program's; a flag it does not take is reported with what the anchor data knows of it.
  */
-function anchorCommand(dialect: Dialect, name: AnchorCommandName, command: Command): Command {
-  const { commands, global } = ANCHORS[dialect];
+function anchorCommand(dialect: Dialect, name: AnchorCommandName, command: ProgramCommand): ProgramCommand {
+  const { tool, commands, global } = ANCHORS[dialect];
+  const run = command.run;
   return {
     ...command,
-    helpFirst: [...commands[name].flags, ...global].map((entry) => entry.flag),
-    async run(rawArgs) {
-      try {
-        return await command.run(rawArgs);
-      } catch (error) {
-        if (error instanceof UnknownFlag) throw new UsageError(`${error.message}: ${anchorFlagNote(dialect, name, error.flag)}`);
-        throw error;
-      }
-    },
+    helpSections: [{ title: `${tool.toUpperCase()} OPTIONS`, flags: [...commands[name].flags, ...global].map((entry) => entry.flag) }],
+    run:
+      run &&
+      (async (context) => {
+        try {
+          return await run(context);
+        } catch (error) {
+          if (error instanceof UnknownFlag) throw new UsageError(`${error.message}: ${anchorFlagNote(dialect, name, error.flag)}`);
+          throw error;
+        }
+      }),
   };
 }
 
@@ -163,16 +166,18 @@ function drainsItself<S extends Omit<HookSettings, "handoff"> & { handoff: Pick<
 }
 
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
-export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
+export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
   contour: {
     "shutdown-manager": anchorCommand(
       "contour",
       "shutdown-manager",
       sidecarCommand({
-        name: "shutdown-manager",
-        description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
+        meta: {
+          name: "shutdown-manager",
+          description: "Contour's `contour envoy shutdown-manager`: the sidecar, with Contour's defaults",
+          examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
+        },
         options: contourSidecar,
-        examples: ["contour envoy shutdown-manager", "contour envoy shutdown-manager --serve-port=8090 --ready-file=/admin/ok"],
         settings: hookOwnsTheDrain(contourDrain),
       }),
     ),
@@ -180,10 +185,12 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
       "contour",
       "shutdown",
       hookCommand({
-        name: "shutdown",
-        description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
+        meta: {
+          name: "shutdown",
+          description: "Contour's `contour envoy shutdown`: the preStop exec hook, with Contour's defaults",
+          examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
+        },
         options: contourHook,
-        examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
         settings: drainsItself,
       }),
     ),
@@ -193,10 +200,12 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
       "envoy-gateway",
       "shutdown-manager",
       sidecarCommand({
-        name: "shutdown-manager",
-        description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
+        meta: {
+          name: "shutdown-manager",
+          description: "Envoy Gateway's `envoy-gateway envoy shutdown-manager`: the sidecar on :19002, /shutdown/ready",
+          examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
+        },
         options: gatewaySidecar,
-        examples: ["envoy-gateway envoy shutdown-manager --ready-timeout=610s"],
         settings: hookOwnsTheDrain(gatewaySidecarDrain),
       }),
     ),
@@ -204,15 +213,30 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, Command>> = {
       "envoy-gateway",
       "shutdown",
       hookCommand({
-        name: "shutdown",
-        description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
+        meta: {
+          name: "shutdown",
+          description: "Envoy Gateway's `envoy-gateway envoy shutdown`: the preStop exec hook, with its flags and defaults",
+          examples: [
+            "envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s",
+            "envoy-gateway envoy shutdown --health-check-failure-delay=15s --drain-timeout=60s --min-drain-duration=10s",
+          ],
+        },
         options: gatewayHook,
-        examples: [
-          "envoy-gateway envoy shutdown --drain-timeout=60s --min-drain-duration=10s",
-          "envoy-gateway envoy shutdown --health-check-failure-delay=15s --drain-timeout=60s --min-drain-duration=10s",
-        ],
         settings: drainsItself,
       }),
     ),
   },
 };
+
+const DIALECT_NAMES: Record<Dialect, string> = { contour: "Contour", "envoy-gateway": "Envoy Gateway" };
+
+/** `envoy`: the group of one dialect's commands, as the name the executable was started by picks it. */
+export function envoyCommand(dialect: Dialect = dialectOf()): ProgramCommand {
+  return {
+    meta: {
+      name: "envoy",
+      description: `${DIALECT_NAMES[dialect]}'s shutdown-manager command lines, unchanged (started as envoy-gateway: Envoy Gateway's; otherwise Contour's)`,
+    },
+    subCommands: ENVOY_COMMANDS[dialect],
+  };
+}

@@ -23,15 +23,18 @@ export const options = {
 };
 
 export default settingsCommand({
-  name: "run",
-  description:
-    "Run Envoy as a child and drain it before it stops: SIGTERM/SIGINT drain, then stop it (SIGKILL after --stop-timeout); serves /healthz, /shutdown, /status and /metrics; exits with Envoy's code",
+  meta: {
+    name: "run",
+    description:
+      "Run Envoy as a child and drain it before it stops: SIGTERM/SIGINT drain, then stop it (SIGKILL after --stop-timeout); serves /healthz, /shutdown, /status and /metrics; exits with Envoy's code",
+    usage: "[OPTIONS] -- COMMAND...",
+    examples: [
+      "envoy-shutdown-manager run -- envoy -c /etc/envoy/envoy.yaml",
+      "envoy-shutdown-manager run --check-delay 5s --drain-timeout 60s --stop-timeout 10s -- envoy -c /etc/envoy/envoy.yaml",
+      "envoy-shutdown-manager run --hot-restart -- envoy -c /etc/envoy/envoy.yaml --base-id 1",
+    ],
+  },
   options,
-  examples: [
-    "envoy-shutdown-manager run -- envoy -c /etc/envoy/envoy.yaml",
-    "envoy-shutdown-manager run --check-delay 5s --drain-timeout 60s --stop-timeout 10s -- envoy -c /etc/envoy/envoy.yaml",
-    "envoy-shutdown-manager run --hot-restart -- envoy -c /etc/envoy/envoy.yaml --base-id 1",
-  ],
   readyFile: "watch",
   trailing: true,
   // A signal here means "drain now": there is no hook on its way to wait for.

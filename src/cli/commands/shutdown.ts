@@ -2,7 +2,7 @@ import { logPoll } from "../../drain/drain.ts";
 import { type HookSettings, runShutdownHook } from "../../hook/hook.ts";
 import { progressLine } from "../../hook/progress.ts";
 import { containerLogMirror, escapesAllowed, type LoggingOptions } from "../../log.ts";
-import { type Command, checkDrainSettings, type RoleCommandSpec, settingsCommand } from "../command.ts";
+import { checkDrainSettings, type ProgramCommand, type RoleCommandSpec, settingsCommand } from "../command.ts";
 import type { CommandOptions } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions } from "../options.ts";
 
@@ -20,7 +20,7 @@ async function runHookWithProgress(settings: HookSettings): Promise<number> {
 }
 
 /** The hook command under any flag table that yields its settings (ours, or another tool's names and defaults). */
-export function hookCommand<C extends CommandOptions>(spec: RoleCommandSpec<C, HookSettings & { log: LoggingOptions }>): Command {
+export function hookCommand<C extends CommandOptions>(spec: RoleCommandSpec<C, HookSettings & { log: LoggingOptions }>): ProgramCommand {
   return settingsCommand({
     ...spec,
     readyFile: "write",
@@ -31,14 +31,16 @@ export function hookCommand<C extends CommandOptions>(spec: RoleCommandSpec<C, H
 }
 
 export default hookCommand({
-  name: "shutdown",
-  description:
-    "Drain Envoy as a preStop exec hook: joins a sidecar on 127.0.0.1:<serve-port> or drains by itself; exit 0 drained, 1 failed or timed out, 2 bad usage",
+  meta: {
+    name: "shutdown",
+    description:
+      "Drain Envoy as a preStop exec hook: joins a sidecar on 127.0.0.1:<serve-port> or drains by itself; exit 0 drained, 1 failed or timed out, 2 bad usage",
+    examples: [
+      "envoy-shutdown-manager shutdown",
+      "envoy-shutdown-manager shutdown --check-delay 0s --check-interval 1s --min-open-connections 1 --drain-timeout 10m",
+      "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
+    ],
+  },
   options,
-  examples: [
-    "envoy-shutdown-manager shutdown",
-    "envoy-shutdown-manager shutdown --check-delay 0s --check-interval 1s --min-open-connections 1 --drain-timeout 10m",
-    "envoy-shutdown-manager shutdown --serve-port 0 --admin-address http://127.0.0.1:19000",
-  ],
   settings: checkDrainSettings,
 });

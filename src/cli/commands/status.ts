@@ -1,28 +1,31 @@
 import { configureLogging } from "../../log.ts";
 import { fetchStatus } from "../../sidecar/client.ts";
 import { formatStatus } from "../../sidecar/status.ts";
-import type { Command } from "../command.ts";
-import { readOptions, toggle } from "../option-kinds.ts";
+import type { ProgramCommand } from "../command.ts";
+import { flagArgs, readOptions, toggle } from "../option-kinds.ts";
 import { handoffOptions, logOptions } from "../options.ts";
 
 export const options = {
   status: {
     servePort: handoffOptions.servePort,
-    json: toggle("json", false, "Print the JSON document served at /status instead of readable lines"),
+    json: toggle("json", false, "Print the JSON document served at /status instead of readable lines", { outputOnly: true }),
   },
   log: logOptions,
 };
 
 export default {
-  name: "status",
-  description: "Print the drain status of the sidecar listening on 127.0.0.1:<serve-port>",
+  meta: {
+    name: "status",
+    description: "Print the drain status of the sidecar listening on 127.0.0.1:<serve-port>",
+    examples: ["envoy-shutdown-manager status", "envoy-shutdown-manager status --serve-port 8090 --json"],
+  },
+  args: flagArgs(options),
   options,
-  examples: ["envoy-shutdown-manager status", "envoy-shutdown-manager status --serve-port 8090 --json"],
-  async run(rawArgs) {
+  async run({ rawArgs }) {
     const settings = readOptions(options, rawArgs);
     await configureLogging(settings.log);
     const report = await fetchStatus(settings.status.servePort, 5000);
     process.stdout.write(settings.status.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
     return 0;
   },
-} satisfies Command;
+} satisfies ProgramCommand;
