@@ -2,4 +2,8 @@
 import { afterEach } from "bun:test";
 import { runTeardowns } from "./teardown.ts";
 
+// A test run inside a pod must never reach that cluster's API: tests that need one start their own on loopback.
+delete process.env.KUBERNETES_SERVICE_HOST;
+delete process.env.KUBERNETES_SERVICE_PORT;
+
 afterEach(runTeardowns);
