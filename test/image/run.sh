@@ -216,8 +216,14 @@ qualified() {
 build_base=$(qualified "$build_base")
 run_base=$(qualified "$run_base")
 
-# base IMAGE MAKER: pulls IMAGE, or makes a stand-in with MAKER when the registry cannot be reached.
+# base IMAGE MAKER: pulls IMAGE where IMAGE_TEST_PULL=1 says a registry is reachable, or makes a stand-in with MAKER.
+# Without it nothing is pulled: the test reaches no address but loopback and Debian's archive.
 base() {
+  if [ "${IMAGE_TEST_PULL:-0}" != 1 ]; then
+    echo "base $1: not pulled (IMAGE_TEST_PULL=1 pulls it); making a stand-in"
+    "$2"
+    return
+  fi
   if bound=120 pm pull -q "$1" >"$work/pull.log" 2>&1; then
     echo "base $1: pulled"
     return 0
@@ -418,7 +424,7 @@ exec_hook() {
 # on the sidecar's flags; the ready file on the tmpfs at /admin, Envoy's admin socket mounted apart.
 exec_hook exec /usr/local/bin/envoy-shutdown-manager \
   "shutdown-manager --admin-address=/envoy/admin.sock --check-delay=0s --check-interval=1s --ready-file=/admin/ok" \
-  "shutdown --ready-file=/admin/ok --drain-timeout=30s" \
+  "shutdown --ready-file=/admin/ok --check-delay=0s --drain-timeout=30s" \
   --tmpfs /admin:rw,mode=1777,size=1m -v "$work/envoy-exec:/envoy"
 # Contour's DaemonSet, unchanged: /bin/contour, the admin socket and the ready file on the shared /admin volume.
 exec_hook contour /bin/contour "envoy shutdown-manager" "envoy shutdown --check-delay=0s" -v "$work/envoy-contour:/admin"
