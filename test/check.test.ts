@@ -409,9 +409,10 @@ describe("each check catches its broken manifest", () => {
 
   test("the grace-period advice never leads to a drain that cannot complete: followed, it passes", () => {
     const docs = example(HTTPGET);
-    // The default --check-delay (60s) against Kubernetes' default grace period (30 s).
+    // A --check-delay longer than Kubernetes' default grace period (30 s).
     sidecar((c) => {
       c.args = c.args.filter((arg: string) => !/^--(check-delay|drain-timeout)=/.test(arg));
+      c.args.push("--check-delay=40s");
     })(docs);
     delete pod(docs).spec.terminationGracePeriodSeconds;
     const advice = findingsOf(docs).find((f) => f.id === "no-drain-timeout")?.fix ?? "";

@@ -19,7 +19,7 @@ describe("defaults", () => {
       },
       drain: {
         drainDelayMs: 0,
-        checkDelayMs: 60_000,
+        checkDelayMs: 10_000,
         checkIntervalMs: 5000,
         minOpenConnections: 0,
         drainTimeoutMs: 0,
@@ -220,7 +220,7 @@ describe("the CLI on bad usage", () => {
       /--drain-delay 1s \+ --check-delay 1s is not shorter than --drain-timeout 2s: the first connection count would come after the deadline/,
     ],
     [["shutdown-manager", "--quiet-period", "5s", "--drain-timeout", "5s"], /--quiet-period 5s is not shorter than --drain-timeout 5s/],
-    [["run", "--drain-timeout", "30s", "--", "true"], /--check-delay 1m0s is not shorter than --drain-timeout 30s/],
+    [["run", "--drain-timeout", "10s", "--", "true"], /--check-delay 10s is not shorter than --drain-timeout 10s/],
     [["envoy", "shutdown", "--check-delay", "5s", "--drain-timeout", "3s"], /--check-delay 5s is not shorter than --drain-timeout 3s/],
     [["envoy", "shutdown", "--min-drain-duration", "3s", "--drain-timeout", "3s"], /--min-drain-duration 3s is not shorter/],
   ])("%p exits 2 with one line", async (args, message) => {
@@ -251,7 +251,7 @@ describe("the CLI on bad usage", () => {
 
   test("--help on each command lists its own flags with their defaults as written, in 80 columns and no escape codes in a pipe", async () => {
     const expected: Record<string, string[]> = {
-      "shutdown-manager": ["--admin-address", "--check-interval", "--drain-timeout", "--hook-wait", "--serve-address", "default: 60s"],
+      "shutdown-manager": ["--admin-address", "--check-interval", "--drain-timeout", "--hook-wait", "--serve-address", "default: 10s"],
       shutdown: ["--admin-address", "--check-interval", "--drain-timeout", "--min-open-connections", "--ready-file"],
       status: ["--serve-port", "--[no-]json", "Print the JSON document"],
       run: ["envoy-shutdown-manager run [OPTIONS] -- COMMAND...", "--stop-timeout", "--hot-restart"],

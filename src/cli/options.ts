@@ -62,7 +62,7 @@ export const adminOptions = {
 /** How the drain sequence runs: the drain's settings. */
 export const drainOptions = {
   drainDelayMs: duration("drain-delay", "0s", "Wait before failing health checks, so load balancers notice the pod is terminating"),
-  checkDelayMs: duration("check-delay", "60s", "Wait after failing health checks before the first connection count"),
+  checkDelayMs: duration("check-delay", "10s", "Wait after failing health checks before the first connection count"),
   checkIntervalMs: duration(
     "check-interval",
     "5s",
