@@ -13,7 +13,7 @@ COPY tsconfig.json ./
 COPY src ./src
 # The flags of `npm run build` (a test keeps them equal): --bytecode, precompiled JavaScript for a faster start, as
 # ES modules (less start-up memory than the CommonJS default); --compile-jit-policy, start-up code left to the
-# interpreter (README, "Cost and speed"); and no .env or bunfig.toml read from the working directory: flags and
+# interpreter (docs/benchmarks.md); and no .env or bunfig.toml read from the working directory: flags and
 # ENVOY_SHUTDOWN_* variables are the only settings.
 RUN bun build src/cli/main.ts --compile --minify --bytecode --format esm --compile-jit-policy 10 --no-compile-autoload-dotenv --no-compile-autoload-bunfig --outfile /out/local-bin/envoy-shutdown-manager
 # The names Contour's and Envoy Gateway's manifests start their shutdown managers by, so that swapping the image is

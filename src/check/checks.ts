@@ -77,7 +77,7 @@ const DEFAULT_GRACE_S = 30;
 /** Time to leave between the longest drain and the grace period: the hook's start, Envoy's exit, clock skew. */
 const MARGIN_MS = 5000;
 /**
- * The figures `npm run bench` measured (README, "Cost and speed"): below these limits the hook reaches Envoy late
+ * The figures `npm run bench` measured (docs/benchmarks.md): below these limits the hook reaches Envoy late
  * and the sidecar's memory has no room for a pod's /shutdown waiters.
  */
 const MEASURED = {
