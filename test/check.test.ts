@@ -228,7 +228,7 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
   [
     "flags",
     HTTPGET,
-    sidecar((c) => replace(c.args, "--check-delay=10s", "--check-delay=300s")),
+    sidecar((c) => c.args.push("--check-delay=300s")),
     /--check-delay.* not shorter than --drain-timeout 5m0s/,
   ],
   ["flags", HTTPGET, sidecar((c) => c.args.push("--quiet-period=5m")), /--quiet-period 5m0s is not shorter than --drain-timeout 5m0s/],
