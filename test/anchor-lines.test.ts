@@ -164,3 +164,62 @@ describe("a flag the dialect does not take, compiled", () => {
     expect(stderr.trimEnd().split("\n")).toHaveLength(1);
   });
 });
+
+describe("values the tools run with and this program could not do as written, compiled", () => {
+  /** Runs a hook line under the tool's name against a fake Envoy with open connections; its exit, log and the calls. */
+  const hookRun = async (dialect: Dialect, args: string[], { connections = 2 } = {}) => {
+    const dir = tempDir();
+    const fake = await fakeEnvoy({ connections });
+    const readyFile = join(dir, "ready");
+    const env = { ENVOY_SHUTDOWN_ADMIN_ADDRESS: fake.adminAddress, ENVOY_SHUTDOWN_READY_FILE: readyFile };
+    const started = Date.now();
+    const hook = spawnCli(args, { cli: [await compiledAs(dialect)], env });
+    const code = await within(10_000, hook.exited);
+    await hook.waitForLog((line) => /^drain (complete|timed out|failed)/.test(String(line.msg)), 5000); // read to its last line
+    return { code, ms: Date.now() - started, lines: hook.lines, fake, ready: existsSync(readyFile) };
+  };
+
+  test("Envoy Gateway's --drain-timeout=0s gives up at its first count, as Envoy Gateway does: health checks failed, ready file written", async () => {
+    const { code, ms, lines, fake, ready } = await hookRun("envoy-gateway", ["envoy", "shutdown", "--drain-timeout=0s"]);
+    expect(code).toBe(1); // timed out, as docs/drop-in.md says of a passed --drain-timeout
+    expect(ms).toBeLessThan(5000);
+    expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
+    expect(fake.calls("/stats").length).toBeGreaterThan(0);
+    expect(ready).toBe(true);
+    const warnings = lines.filter((line) => line.level === "warn").map((line) => String(line.msg));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toStartWith("drain timed out within its minimum duration of 10s; connections still open");
+  });
+
+  test("a minimum drain duration past the deadline is one warning at start, and the deadline ends the drain", async () => {
+    const args = ["envoy", "shutdown", "--health-check-failure-delay=200ms", "--min-drain-duration=30s", "--drain-timeout=1s"];
+    const { code, ms, lines, fake, ready } = await hookRun("envoy-gateway", args, { connections: 0 });
+    expect(code).toBe(1);
+    expect(ms).toBeGreaterThanOrEqual(1000);
+    expect(ms).toBeLessThan(8000);
+    expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
+    expect(ready).toBe(true);
+    expect(lines[0]?.msg).toBe(
+      "--min-drain-duration 30s is not shorter than --drain-timeout 1s: every drain would time out; the deadline ends the drain, as Envoy Gateway's does",
+    );
+    expect(lines.at(-1)?.msg).toBe("drain timed out within its minimum duration of 30s; no connection open");
+  });
+
+  test("durations Go takes and a timer cannot hold, or no wait, run instead of exiting 2", async () => {
+    const gateway = await hookRun("envoy-gateway", ["envoy", "shutdown", "--drain-timeout=99999h", "--min-drain-duration=-5s"], {
+      connections: 0,
+    });
+    expect([gateway.code, gateway.ready]).toEqual([0, true]);
+    expect(gateway.lines.find((line) => line.msg === "drain started")?.drain_timeout).toBe("596h31m23.647s");
+    const contour = await hookRun("contour", ["envoy", "shutdown", "--check-interval=0s", "--check-delay=-1s"], { connections: 0 });
+    expect([contour.code, contour.ready]).toEqual([0, true]);
+  });
+
+  test("Contour's --log-format before the command words is read as Contour reads it", async () => {
+    const { code, lines, ready } = await hookRun("contour", ["--log-format", "text", "envoy", "--log-format=json", "shutdown"], {
+      connections: 0,
+    });
+    expect([code, ready]).toEqual([0, true]);
+    expect(lines.find((line) => line.msg === "drain complete")).toBeDefined();
+  });
+});

@@ -15,6 +15,7 @@ import { type Dialect, ENVOY_COMMANDS } from "../src/cli/commands/envoy.ts";
 import hookCommand from "../src/cli/commands/shutdown.ts";
 import sidecarCommand from "../src/cli/commands/shutdown-manager.ts";
 import { flagArgs, readOptions } from "../src/cli/option-kinds.ts";
+import { MAX_DURATION_MS } from "../src/duration.ts";
 import { countListenerConnections } from "../src/envoy/stats.ts";
 import { BEGIN, DOC_PATH, dialectOption, END, renderDropIn, sameDefault, withGenerated } from "./support/drop-in-doc.ts";
 
@@ -64,6 +65,15 @@ describe.each(cases)("%s envoy %s, against the data", (dialect, command) => {
     expect(listed.slice(0, flags.length)).toEqual(flags);
     expect(Object.keys(flagArgs(table.options ?? {})).length).toBeGreaterThan(flags.length);
   });
+
+  test("the sidecar's help puts the drain flags it ignores under their own heading; the hook has none", () => {
+    const ignored = table.helpSections?.[1];
+    if (command === "shutdown") return expect(ignored).toBeUndefined();
+    const drainFlags = Object.values(table.options?.drain ?? {}).map((option) => option.flag);
+    const deadline = table.options?.drain?.drainTimeoutMs?.flag;
+    expect(ignored?.title).toBe("IGNORED (THE PRESTOP HOOK DRAINS ENVOY)");
+    expect(ignored?.flags).toEqual(drainFlags.filter((flag) => flag !== deadline));
+  });
 });
 
 describe.each(DIALECTS)("what %s fixes in code", (dialect) => {
@@ -90,6 +100,20 @@ describe("Envoy Gateway's command lines as its manifests write them", () => {
     expect([delay("15s"), delay("400ms"), delay("1.5s"), delay("1m0s"), delay("1h0m0s"), delay("0s")]).toEqual([
       15_000, 400, 1500, 60_000, 3_600_000, 0,
     ]);
+  });
+
+  test("durations as Go takes them: longer than a timer holds is the longest it holds, negative is none, 0 gives up at once", () => {
+    const drain = (args: string[]) => readOptions(hook.options ?? {}, args, {}).drain as Record<string, number>;
+    expect(drain(["--drain-timeout=99999h"]).drainTimeoutMs).toBe(MAX_DURATION_MS);
+    expect(drain(["--min-drain-duration=-5s"]).minDrainMs).toBe(0);
+    const atOnce = drain(["--drain-timeout=0s"]).drainTimeoutMs as number;
+    expect(atOnce).toBeGreaterThan(0);
+    expect(atOnce).toBeLessThan(1000);
+    const sidecar = ENVOY_COMMANDS["envoy-gateway"]["shutdown-manager"] as Command;
+    expect(readOptions(sidecar.options ?? {}, ["--ready-timeout=0s"], {}).drain?.drainTimeoutMs).toBe(atOnce);
+    // Beyond what Go takes, and this program's own lines, still refuse.
+    expect(() => drain(["--drain-timeout=9999999h"])).toThrow("not valid");
+    expect(() => readOptions(hookCommand.options ?? {}, ["--drain-timeout=99999h"], {})).toThrow("not valid");
   });
 
   test("no listener drain by default: it cannot be undone, and Envoy Gateway drains listeners only before a delayed failure", () => {
@@ -159,6 +183,19 @@ describe("`check` on a flag the dialect does not take", () => {
     expect(finding?.message).toContain(
       `unknown flag --drain-timeout-grace: not a flag of Contour's \`envoy shutdown\` up to ${ANCHORS.contour.read.release} (main of ${ANCHORS.contour.read.date})`,
     );
+  });
+
+  test("reads Contour's --log-format before the command words, as Contour does", () => {
+    const line = readProgram(["/bin/contour", "--log-format", "json", "envoy", "shutdown", "--check-delay=5s"], {});
+    expect([line?.command, line?.role, line?.errors, line?.settings?.drain.checkDelayMs]).toEqual(["envoy shutdown", "hook", [], 5000]);
+  });
+
+  test("names a contradiction on a dialect's hook with the tool's flag names", () => {
+    const line = readProgram(["envoy-gateway", "envoy", "shutdown", "--health-check-failure-delay=70s", "--drain-timeout=60s"], {});
+    expect(line?.contradiction).toBe(
+      "--health-check-failure-delay 1m10s is not shorter than --drain-timeout 1m0s: the first connection count would come after the deadline",
+    );
+    expect(line?.errors).toEqual([]);
   });
 
   test("this program's own command lines keep the plain message", () => {

@@ -144,6 +144,12 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     /ENVOY_SHUTDOWN_MIN_DRAIN_DURATION comes from a valueFrom/,
   ],
   [
+    "env-unused",
+    HTTPGET,
+    sidecar((c) => c.env.push({ name: "ENVOY_SHUTDOWN_DRAIN_TIMOUT", value: "300s" })),
+    /ENVOY_SHUTDOWN_DRAIN_TIMOUT is read by no command of this container \(`shutdown-manager`\): it changes nothing/,
+  ],
+  [
     "no-envoy",
     HTTPGET,
     (docs) => Object.assign(pod(docs).spec, { containers: [pod(docs).container("shutdown-manager")] }),
@@ -225,12 +231,7 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     },
     /the sidecar's --drain-timeout 30s is shorter than the hook's --drain-timeout 1m0s/,
   ],
-  [
-    "flags",
-    HTTPGET,
-    sidecar((c) => c.args.push("--check-delay=300s")),
-    /--check-delay.* not shorter than --drain-timeout 5m0s/,
-  ],
+  ["flags", HTTPGET, sidecar((c) => c.args.push("--check-delay=300s")), /--check-delay.* not shorter than --drain-timeout 5m0s/],
   ["flags", HTTPGET, sidecar((c) => c.args.push("--quiet-period=5m")), /--quiet-period 5m0s is not shorter than --drain-timeout 5m0s/],
   [
     "drain-impossible",

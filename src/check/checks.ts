@@ -67,6 +67,8 @@ export interface ProgramLine {
   flag: (setting: string) => string;
   /** Why no drain can complete on these settings, when none can. */
   contradiction?: string;
+  /** The environment variables the command reads (ENVOY_SHUTDOWN_DRAIN_TIMEOUT for --drain-timeout). */
+  variables: string[];
 }
 
 /** Reads a command line (with its environment and the variables whose values are unknown) as this program would; undefined when it is not this program. */
@@ -665,6 +667,26 @@ function checkUnknownEnv(w: Wiring): Finding[] {
   ];
 }
 
+/** ENVOY_SHUTDOWN_* variables of the manager's container that none of its commands reads: misspelt or misplaced, they change nothing. */
+function checkUnusedEnv(w: Wiring): Finding[] {
+  const lines = [w.line, ...(w.hook ? [w.hook] : [])];
+  const read = new Set(lines.flatMap((line) => line.variables));
+  const names = new Set([...Object.keys(w.environment.env), ...w.environment.unknown]);
+  const commands = lines.map((line) => `\`${line.command}\``).join(" and ");
+  return [...names]
+    .filter((name) => name.startsWith("ENVOY_SHUTDOWN_") && !read.has(name))
+    .map((name) =>
+      finding(
+        "env-unused",
+        "warning",
+        w.pod,
+        w.manager,
+        `${name} is read by no command of this container (${commands}): it changes nothing`,
+        "remove it, or write the variable the command's --help names for that flag",
+      ),
+    );
+}
+
 /**
  * A container whose command line names this program but cannot be read as one of its lines (a wrapper such as
  * `tini --` before it, a script): said, so a shutdown manager never goes unchecked unnoticed.
@@ -728,6 +750,7 @@ export function checkPods(pods: PodTemplate[], read: ProgramReader): PodsChecked
       ...checkProbes(w),
       ...checkResources(w),
       ...checkUnknownEnv(w),
+      ...checkUnusedEnv(w),
     );
   }
   return { findings, wired };

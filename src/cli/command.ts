@@ -3,8 +3,9 @@ import type { ArgsDef, CommandContext, CommandDef, CommandMeta } from "citty";
 import { checkReadyFileWritable, claimReadyFile, type HandoffSettings, ReadyFileRefused } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
-import { configureLogging, type LoggingOptions } from "../log.ts";
+import { configureLogging, type LoggingOptions, log } from "../log.ts";
 import { type CommandOptions, flagArgs, type Parsed, readOptions, UsageError } from "./option-kinds.ts";
+import { drainOptions } from "./options.ts";
 
 /** What help says of a command besides its arguments. */
 export interface CommandHelp extends CommandMeta {
@@ -43,6 +44,8 @@ export interface CommonSettings {
   handoff: Pick<HandoffSettings, "readyFile">;
   log: LoggingOptions;
   drain?: DrainTimes;
+  /** Said once logging is set up, before the command runs: what the flags ask that the command will not do as asked. */
+  startWarnings?: readonly string[];
 }
 
 /** The drain settings these rules read: the delays before the first count, the minimum, the quiet period, the deadline. */
@@ -57,24 +60,23 @@ export function leastDrainMs(drain: DrainTimes): number {
   return Math.max(firstCount, drain.minDrainMs, drain.quietPeriodMs);
 }
 
+/** A drain setting's flag, as a command line names it: `--drain-timeout`, or another tool's name for it. */
+export type DrainFlagOf = (setting: keyof DrainTimes) => string;
+
+const ownDrainFlag: DrainFlagOf = (setting) => `--${drainOptions[setting].flag}`;
+
 /** Why no drain can complete before its deadline with these settings, or undefined when one can. */
-function drainContradiction(drain: DrainTimes): string | undefined {
+export function drainContradiction(drain: DrainTimes, flagOf: DrainFlagOf = ownDrainFlag): string | undefined {
   const deadline = drain.drainTimeoutMs;
   if (deadline === 0) return undefined;
-  const timeout = `--drain-timeout ${formatDuration(deadline)}`;
-  const waits: [flag: string, ms: number][] = [
-    ["--drain-delay", drain.drainDelayMs],
-    ["--health-check-fail-delay", drain.healthCheckFailDelayMs],
-    ["--check-delay", drain.checkDelayMs],
-  ];
-  const beforeCount = waits.filter(([, ms]) => ms > 0);
-  const firstCountMs = beforeCount.reduce((sum, [, ms]) => sum + ms, 0);
-  if (drain.minDrainMs >= deadline)
-    return `--min-drain-duration ${formatDuration(drain.minDrainMs)} is not shorter than ${timeout}: every drain would time out`;
-  if (drain.quietPeriodMs >= deadline)
-    return `--quiet-period ${formatDuration(drain.quietPeriodMs)} is not shorter than ${timeout}: every drain would time out`;
+  const timeout = `${flagOf("drainTimeoutMs")} ${formatDuration(deadline)}`;
+  const waits = (["drainDelayMs", "healthCheckFailDelayMs", "checkDelayMs"] as const).filter((setting) => drain[setting] > 0);
+  const firstCountMs = waits.reduce((sum, setting) => sum + drain[setting], 0);
+  for (const setting of ["minDrainMs", "quietPeriodMs"] as const)
+    if (drain[setting] >= deadline)
+      return `${flagOf(setting)} ${formatDuration(drain[setting])} is not shorter than ${timeout}: every drain would time out`;
   if (firstCountMs >= deadline)
-    return `${beforeCount.map(([flag, ms]) => `${flag} ${formatDuration(ms)}`).join(" + ")} is not shorter than ${timeout}: the first connection count would come after the deadline`;
+    return `${waits.map((setting) => `${flagOf(setting)} ${formatDuration(drain[setting])}`).join(" + ")} is not shorter than ${timeout}: the first connection count would come after the deadline`;
   return undefined;
 }
 
@@ -149,6 +151,7 @@ export function settingsCommand<C extends CommandOptions, S extends CommonSettin
       const { flags, command } = spec.trailing ? splitCommand(rawArgs) : { flags: rawArgs, command: [] };
       const settings = spec.settings(readOptions(options, flags), command);
       await configureLogging(spec.logging?.(settings) ?? settings.log);
+      for (const warning of settings.startWarnings ?? []) log.warn(warning);
       await checkReadyFile(settings.handoff.readyFile, spec.readyFile);
       return spec.run(settings);
     },

@@ -66,7 +66,10 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stdout.write(`${version}\n`);
       return 0;
     }
-    const { command, rest } = await resolveCommand(argv, path);
+    // Contour's global flags may come before its command words; looked for only then, so a sidecar's start is unchanged.
+    const globalFirst = argv[0]?.startsWith("--") || (argv[0] === "envoy" && argv[1]?.startsWith("--"));
+    const args = globalFirst ? (await import("./commands/envoy.ts")).globalFlagsAfterCommand(argv) : argv;
+    const { command, rest } = await resolveCommand(args, path);
     // Help is asked before `--`; after it, `--help` belongs to the command being run.
     const ownArgs = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
     if (ownArgs.some((arg) => HELP.has(arg))) {

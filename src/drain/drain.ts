@@ -488,7 +488,10 @@ export class Drain {
     else if (outcome.phase === "drained") log.info("drain complete", fields);
     else if (outcome.phase === "timed_out") {
       const by = this.endedByOuter ? ` ${this.endedByOuter.what}` : "";
-      log.warn(`drain timed out${by}; ${this.lastCountText()}`, { ...fields, ...this.holders() });
+      const { minDrainMs } = this.settings;
+      const counted = outcome.openConnections !== undefined;
+      const early = counted && outcome.elapsedMs < minDrainMs ? ` within its minimum duration of ${formatDuration(minDrainMs)}` : "";
+      log.warn(`drain timed out${by}${early}; ${this.lastCountText()}`, { ...fields, ...this.holders() });
     } else if (outcome.reason === "envoy_unreachable" && this.admin.answered)
       log.error(
         `drain failed: the admin address ${this.admin.address} answers, but not as Envoy's admin API; check --admin-address`,

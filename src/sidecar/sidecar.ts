@@ -27,8 +27,6 @@ export interface SidecarSettings {
      * a drain, it waits for the hook's ready file, bounded by this sidecar's --drain-timeout.
      */
     drainOwner?: DrainOwner;
-    /** Drain flags given to a sidecar that does not drain: said at start, since they change nothing. */
-    ignoredFlags?: readonly string[];
   };
   /** Post the drain's Events on the pod; end the drain before kubelet's SIGKILL by the pod's grace period. */
   events?: { podEvents: boolean; podGracePeriod?: boolean };
@@ -64,9 +62,7 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
   const handoff = Promise.withResolvers<void>();
   const stopped = new AbortController();
   const { readyFile } = settings.handoff;
-  const { drainOwner = "sidecar", ignoredFlags = [] } = settings.sidecar;
-  if (ignoredFlags.length > 0)
-    log.warn(`${ignoredFlags.join(", ")}: ignored, the preStop hook drains Envoy on this command line and its flags govern the drain`);
+  const { drainOwner = "sidecar" } = settings.sidecar;
   // A drain finished by the hook in another container releases our waiters too. The file is looked for only while
   // someone waits on the drain: an idle sidecar does no work at all. (A stale one was removed before start.)
   let stopWatching: (() => void) | undefined;

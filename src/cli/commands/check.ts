@@ -6,11 +6,12 @@ import { formatJson, formatSummary, formatTable, printable } from "../../check/r
 import { shellScript, simpleCommands } from "../../check/shell.ts";
 import { escapesAllowed } from "../../log.ts";
 import { type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
-import { checkDrainSettings, type ProgramCommand, splitCommand } from "../command.ts";
+import { drainContradiction, type ProgramCommand, splitCommand } from "../command.ts";
 import {
   type CommandOptions,
   choice,
   envName,
+  envNameOf,
   flagArgs,
   type Option,
   readOptions,
@@ -18,7 +19,7 @@ import {
   UnknownFlag,
   UsageError,
 } from "../option-kinds.ts";
-import { dialectOf, ENVOY_COMMANDS } from "./envoy.ts";
+import { dialectOf, ENVOY_COMMANDS, globalFlagsAfterCommand } from "./envoy.ts";
 import runCommand from "./run.ts";
 import hookCommand from "./shutdown.ts";
 import sidecarCommand from "./shutdown-manager.ts";
@@ -141,6 +142,7 @@ function readLine(
   }
   const flagOf = new Map(specs.map((spec) => [spec.setting, `--${spec.option.flag}`]));
   return {
+    variables: specs.flatMap(({ option }) => envNameOf(option) ?? []),
     settings: readOptions(options, kept, readEnv) as unknown as ProgramSettings,
     errors,
     unread: [...unread],
@@ -169,9 +171,10 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
   const program = argv[0] ?? "";
   const started = program.slice(program.lastIndexOf("/") + 1);
   const renamed = !PROGRAM_NAMES.has(started) && Object.hasOwn(OWN_COMMANDS, argv[1] ?? "");
-  const args = PROGRAM_NAMES.has(started) || renamed || argv[1] === "envoy" ? argv.slice(1) : argv;
+  const named = PROGRAM_NAMES.has(started) || renamed || argv[1] === "envoy";
+  const args = globalFlagsAfterCommand(named ? argv.slice(1) : argv, dialectOf(named ? program : ""));
   const [first = "", second = ""] = args;
-  const dialect = first === "envoy" ? dialectOf(args === argv ? "" : program) : undefined;
+  const dialect = first === "envoy" ? dialectOf(named ? program : "") : undefined;
   const table: Record<string, ProgramCommand> = dialect ? ENVOY_COMMANDS[dialect] : OWN_COMMANDS;
   const name = dialect ? second : first;
   const command = Object.hasOwn(table, name) ? table[name] : undefined;
@@ -189,20 +192,14 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
   const anchorNote = dialect ? (flag: string) => anchorFlagNote(dialect, name as AnchorCommandName, flag) : undefined;
   const read = readLine(command.options ?? {}, rest, env, unknown, anchorNote);
   // The program's own rule for settings under which no drain can complete; a dialect's sidecar does not drain.
-  let contradiction: string | undefined;
-  if (!(dialect && role === "sidecar") && !read.unread.some((setting) => setting.startsWith("drain.")))
-    try {
-      checkDrainSettings(read.settings);
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      contradiction = error.message;
-    }
+  const judged = !(dialect && role === "sidecar") && !read.unread.some((setting) => setting.startsWith("drain."));
+  const contradiction = judged ? drainContradiction(read.settings.drain, (setting) => read.flag(`drain.${setting}`)) : undefined;
   // This program's own lines refuse such settings at start (exit 2).
   if (contradiction && !dialect)
     read.errors.push({ message: contradiction, fix: "give the drain a deadline longer than its delays, minimum and quiet period" });
   return {
     command: dialect ? `envoy ${second}` : first,
-    program: args === argv ? "envoy-shutdown-manager" : program,
+    program: named ? program : "envoy-shutdown-manager",
     role,
     dialect: dialect !== undefined,
     tool: dialect && TOOLS[dialect],

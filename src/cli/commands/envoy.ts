@@ -3,11 +3,12 @@
  * managers, accepted unchanged, with their flags and defaults. Which one is meant is the name the executable was
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
-import type { DrainSettings } from "../../drain/settings.ts";
+import { type DrainSettings, FASTEST_POLL_MS } from "../../drain/settings.ts";
+import { MAX_DURATION_MS, parseDuration } from "../../duration.ts";
 import type { HookSettings } from "../../hook/hook.ts";
 import type { SidecarSettings } from "../../sidecar/sidecar.ts";
 import { ANCHORS, type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
-import { checkDrainSettings, type ProgramCommand } from "../command.ts";
+import { drainContradiction, type ProgramCommand } from "../command.ts";
 import { alias, ignored, type Option, type OptionGroup, readOptions, UnknownFlag, UsageError } from "../option-kinds.ts";
 import { adminOptions, drainOptions, eventOptions, handoffOptions, logOptions, sidecarOptions } from "../options.ts";
 import { hookCommand } from "./shutdown.ts";
@@ -18,6 +19,25 @@ export type Dialect = "contour" | "envoy-gateway";
 /** The dialect the executable was started as, from argv[0]'s file name. */
 export function dialectOf(argv0: string = process.argv0): Dialect {
   return argv0.slice(argv0.lastIndexOf("/") + 1) === "envoy-gateway" ? "envoy-gateway" : "contour";
+}
+
+/**
+ * A command line with the tool's global flags that come before its command words (`contour --log-format=json envoy
+ * shutdown`: kingpin takes them anywhere) moved after them, where the command reads them.
+ */
+export function globalFlagsAfterCommand(args: readonly string[], dialect: Dialect = dialectOf()): string[] {
+  const globals = new Set(ANCHORS[dialect].global.map((entry) => `--${entry.flag}`));
+  const words: string[] = [];
+  const moved: string[] = [];
+  let at = 0;
+  while (at < args.length && words.length < 2) {
+    const token = args[at] as string;
+    const length = !globals.has(token.split("=")[0] as string) ? 0 : token.includes("=") ? 1 : 2;
+    if (length === 0) words.push(token);
+    else moved.push(...args.slice(at, at + length));
+    at += Math.max(length, 1);
+  }
+  return words[0] === "envoy" && moved.length > 0 ? [...words, ...moved, ...args.slice(at)] : [...args];
 }
 
 /** One flag of an anchor's command, as src/cli/anchors.ts records it. */
@@ -34,16 +54,54 @@ function anchored<T>(option: Option<T>, dialect: Dialect, command: AnchorCommand
   return alias(option, { flag, default: value, description: `${tool}: ${meaning}` });
 }
 
+/** The longest duration Go's flag package takes: the largest int64 count of nanoseconds. */
+const GO_MAX_DURATION_MS = 2 ** 63 / 1e6;
+
+/** Envoy Gateway's deadline of 0: it fails health checks, counts once and gives up; long enough here for both. */
+const AT_ONCE_MS = FASTEST_POLL_MS;
+
+/**
+ * An anchor's duration flag, as Go's flag package and the tool take it: a negative wait is none, and a longer one
+ * than a timer holds is the longest it holds, so that no value the tool runs with exits 2 here. `least` is the
+ * shortest this program can do; `zero` what 0 stands for (Envoy Gateway's deadlines give up at once).
+ */
+function anchoredDuration(
+  option: Option<number>,
+  dialect: Dialect,
+  command: AnchorCommandName,
+  flag: string,
+  { least = 0, zero = 0 } = {},
+): Option<number> {
+  const named = anchored(option, dialect, command, flag);
+  return {
+    ...named,
+    parse(text) {
+      const negative = text.startsWith("-");
+      const ms = parseDuration(negative ? text.slice(1) : text);
+      if (ms === undefined || ms > GO_MAX_DURATION_MS) return named.parse(text);
+      const taken = Math.max(negative ? 0 : Math.min(ms, MAX_DURATION_MS), least);
+      return taken === 0 ? zero : taken;
+    },
+  };
+}
+
 /**
  * The command as its anchor's: help lists the anchor's flags first, in the anchor's order (global ones last), then
  * this program's; a flag it does not take is reported with what the anchor data knows of it.
  */
-function anchorCommand(dialect: Dialect, name: AnchorCommandName, command: ProgramCommand): ProgramCommand {
+function anchorCommand(
+  dialect: Dialect,
+  name: AnchorCommandName,
+  command: ProgramCommand,
+  ignoredHere: readonly string[] = [],
+): ProgramCommand {
   const { tool, commands, global } = ANCHORS[dialect];
   const run = command.run;
+  const anchorFlags = { title: `${tool.toUpperCase()} OPTIONS`, flags: [...commands[name].flags, ...global].map((entry) => entry.flag) };
+  const ignoredFlags = { title: "IGNORED (THE PRESTOP HOOK DRAINS ENVOY)", flags: ignoredHere };
   return {
     ...command,
-    helpSections: [{ title: `${tool.toUpperCase()} OPTIONS`, flags: [...commands[name].flags, ...global].map((entry) => entry.flag) }],
+    helpSections: ignoredHere.length > 0 ? [anchorFlags, ignoredFlags] : [anchorFlags],
     run:
       run &&
       (async (context) => {
@@ -69,9 +127,9 @@ const quietPeriodOff = alias(drainOptions.quietPeriodMs, { default: "0s" });
 const idleConnectionsCount = alias(drainOptions.countIdleConnections, { default: "true" });
 const contourDrain = {
   ...drainOptions,
-  drainDelayMs: anchored(drainOptions.drainDelayMs, "contour", "shutdown", "drain-delay"),
-  checkDelayMs: anchored(drainOptions.checkDelayMs, "contour", "shutdown", "check-delay"),
-  checkIntervalMs: anchored(drainOptions.checkIntervalMs, "contour", "shutdown", "check-interval"),
+  drainDelayMs: anchoredDuration(drainOptions.drainDelayMs, "contour", "shutdown", "drain-delay"),
+  checkDelayMs: anchoredDuration(drainOptions.checkDelayMs, "contour", "shutdown", "check-delay"),
+  checkIntervalMs: anchoredDuration(drainOptions.checkIntervalMs, "contour", "shutdown", "check-interval", { least: FASTEST_POLL_MS }),
   minOpenConnections: anchored(drainOptions.minOpenConnections, "contour", "shutdown", "min-open-connections"),
   quietPeriodMs: quietPeriodOff,
   countIdleConnections: idleConnectionsCount,
@@ -118,16 +176,18 @@ const gatewayDrain = {
   ...drainOptions,
   checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }),
   checkIntervalMs: alias(drainOptions.checkIntervalMs, { default: "1s" }),
-  healthCheckFailDelayMs: anchored(drainOptions.healthCheckFailDelayMs, "envoy-gateway", "shutdown", "health-check-failure-delay"),
-  drainTimeoutMs: anchored(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown", "drain-timeout"),
-  minDrainMs: anchored(drainOptions.minDrainMs, "envoy-gateway", "shutdown", "min-drain-duration"),
+  healthCheckFailDelayMs: anchoredDuration(drainOptions.healthCheckFailDelayMs, "envoy-gateway", "shutdown", "health-check-failure-delay"),
+  drainTimeoutMs: anchoredDuration(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown", "drain-timeout", { zero: AT_ONCE_MS }),
+  minDrainMs: anchoredDuration(drainOptions.minDrainMs, "envoy-gateway", "shutdown", "min-drain-duration"),
   minOpenConnections: anchored(drainOptions.minOpenConnections, "envoy-gateway", "shutdown", "exit-at-connections"),
   quietPeriodMs: quietPeriodOff,
   countIdleConnections: idleConnectionsCount,
 };
 const gatewaySidecarDrain = {
   ...gatewayDrain,
-  drainTimeoutMs: anchored(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown-manager", "ready-timeout"),
+  drainTimeoutMs: anchoredDuration(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown-manager", "ready-timeout", {
+    zero: AT_ONCE_MS,
+  }),
 };
 const gatewaySidecar = {
   admin: gatewayAdmin,
@@ -145,24 +205,45 @@ const gatewayHook = {
   log: logOptions,
 };
 
+/** The drain flags of a dialect's sidecar table that change nothing there: all but its deadline. */
+const ignoredBySidecar = (drainTable: OptionGroup) =>
+  Object.entries(drainTable)
+    .filter(([key]) => key !== "drainTimeoutMs")
+    .map(([, option]) => option.flag);
+
 /**
  * A dialect's sidecar settings: its hook owns the drain, as their anchors do, so Envoy's /shutdown waits for the
  * hook's ready file and never starts a drain. Drain flags given to it (but its deadline) change nothing: named.
  */
 function hookOwnsTheDrain(drainTable: OptionGroup) {
-  return <S extends { drain: DrainSettings; sidecar: SidecarSettings["sidecar"] }>(read: S): S => {
+  return <S extends { drain: DrainSettings; sidecar: SidecarSettings["sidecar"] }>(read: S) => {
     const defaults = readOptions({ drain: drainTable }, [], {}).drain as Record<string, unknown>;
     const given = read.drain as unknown as Record<string, unknown>;
-    const ignoredFlags = Object.entries(drainTable)
+    const ignored = Object.entries(drainTable)
       .filter(([key]) => key !== "drainTimeoutMs" && given[key] !== defaults[key])
       .map(([, option]) => `--${option.flag}`);
-    return { ...read, sidecar: { ...read.sidecar, drainOwner: "hook", ignoredFlags } };
+    const warning = `${ignored.join(", ")}: ignored, the preStop hook drains Envoy on this command line and its flags govern the drain`;
+    return { ...read, sidecar: { ...read.sidecar, drainOwner: "hook" as const }, startWarnings: ignored.length > 0 ? [warning] : [] };
   };
 }
 
-/** A dialect's hook settings: checked as ours are, and never joining a sidecar (its serve port is none). */
-function drainsItself<S extends Omit<HookSettings, "handoff"> & { handoff: Pick<HookSettings["handoff"], "readyFile"> }>(read: S) {
-  return checkDrainSettings({ ...read, handoff: { ...read.handoff, servePort: 0, shutdownToken: undefined } });
+/**
+ * A dialect's hook settings, never joining a sidecar (its serve port is none). Settings no drain can meet run as the
+ * tool runs them, its deadline ending the drain, and are said at start: exiting 2 on a line the tool's own manifests
+ * render would leave Envoy undrained.
+ */
+function drainsItself(dialect: Dialect, drainTable: OptionGroup) {
+  const flagOf = (setting: string) => `--${drainTable[setting]?.flag ?? setting}`;
+  return <S extends Omit<HookSettings, "handoff"> & { handoff: Pick<HookSettings["handoff"], "readyFile"> }>(read: S) => {
+    // A deadline of 0 asks to give up at once: no contradiction to name.
+    const contradiction = read.drain.drainTimeoutMs === AT_ONCE_MS ? undefined : drainContradiction(read.drain, flagOf);
+    const warning = `${contradiction}; the deadline ends the drain, as ${ANCHORS[dialect].tool}'s does`;
+    return {
+      ...read,
+      handoff: { ...read.handoff, servePort: 0, shutdownToken: undefined },
+      startWarnings: contradiction ? [warning] : [],
+    };
+  };
 }
 
 /** The `envoy` subcommands of each dialect, with the examples their help shows. */
@@ -180,6 +261,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
         options: contourSidecar,
         settings: hookOwnsTheDrain(contourDrain),
       }),
+      ignoredBySidecar(contourDrain),
     ),
     shutdown: anchorCommand(
       "contour",
@@ -191,7 +273,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
           examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
         },
         options: contourHook,
-        settings: drainsItself,
+        settings: drainsItself("contour", contourDrain),
       }),
     ),
   },
@@ -208,6 +290,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
         options: gatewaySidecar,
         settings: hookOwnsTheDrain(gatewaySidecarDrain),
       }),
+      ignoredBySidecar(gatewaySidecarDrain),
     ),
     shutdown: anchorCommand(
       "envoy-gateway",
@@ -222,7 +305,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
           ],
         },
         options: gatewayHook,
-        settings: drainsItself,
+        settings: drainsItself("envoy-gateway", gatewayDrain),
       }),
     ),
   },
