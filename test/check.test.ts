@@ -577,6 +577,14 @@ describe("input", () => {
     expect(cli.stderrText()).toContain("many.yaml: more than 100,000 documents in the input");
   });
 
+  test("standard input named twice is one line and exit 2, never a crash", async () => {
+    const cli = stdinCli(["check", "-", "-"], new Blob([readFileSync(join(EXAMPLES, "envoy-daemonset-exec.yaml"))]));
+    const [code, err] = await within(10_000, Promise.all([cli.exited, new Response(cli.stderr).text()]));
+    expect(code).toBe(2);
+    expect(err).toStartWith("envoy-shutdown-manager: - is named more than once: standard input is read once");
+    expect(err.trimEnd().split("\n")).toHaveLength(1);
+  });
+
   test("standard input past the size cap is refused, reading stops", async () => {
     const cli = stdinCli(["check", "-"], new Blob([new Uint8Array(MAX_INPUT_BYTES + 1).fill(0x20)]));
     const [code, err] = await within(10_000, Promise.all([cli.exited, new Response(cli.stderr).text()]));

@@ -186,6 +186,15 @@ describe("parsing stats bodies (pure)", () => {
     ["JSON", '{"stats":[{"name":"listener.admin.downstream_cx_active","value":1}]}', "malformed"],
     ["garbage", "\u0000\u00ffnot stats at all", "malformed"],
     ["an empty body (no gauge at all, not even admin's)", "", "stats_missing"],
+    // Text stats have no end marker: an answer cut short at a line may have lost the listeners still open.
+    [
+      "a body cut short: listeners but not the admin's, which Envoy always reports",
+      textBody([
+        ["listener.0.0.0.0_19001.downstream_cx_active", 1],
+        ["listener.0.0.0.0_8080.downstream_cx_active", 0],
+      ]),
+      "malformed",
+    ],
     [
       "a non-numeric value",
       textBody([
@@ -259,5 +268,7 @@ describe("parsing stats bodies (pure)", () => {
   test("a Prometheus body that is not the exposition format, or lacks the HTTP gauges, is an error", () => {
     expect(() => countHttpConnections('{"stats":[]}')).toThrow(AdminError);
     expect(() => countHttpConnections("# TYPE envoy_server_live gauge\nenvoy_server_live{} 1\n\n")).toThrow("stats_matcher");
+    const cutShort = 'envoy_http_downstream_cx_active{envoy_http_conn_manager_prefix="ingress_http"} 0\n';
+    expect(() => countHttpConnections(cutShort)).toThrow("it was cut short");
   });
 });

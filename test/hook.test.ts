@@ -203,6 +203,19 @@ describe("joining the sidecar", () => {
     expect(readFileSync(readyFile, "utf8")).toBe("timed_out\n");
   });
 
+  test("a joined hook that gives up first does not end the sidecar's drain: Envoy's /shutdown waits for its real end", async () => {
+    const { hook, shutdown, sidecar } = await sidecarScenario({
+      envoy: { connections: 2, timeline: [{ afterFailMs: 1500, connections: 0 }] },
+    });
+    const envoyHook = shutdown();
+    const exec = hook(["--drain-timeout", "500ms"]);
+    expect(await within(5000, exec.exited)).toBe(1);
+    const answered = await within(5000, envoyHook);
+    expect(answered.status).toBe(200);
+    await sidecar.waitForLog((line) => String(line.msg).startsWith("ready file says timed_out: the hook's drain ended"));
+    expect(sidecar.lines.some((line) => line.msg === "drain complete")).toBe(true);
+  });
+
   test("a port that accepts but never answers: the hook drains Envoy itself and says why", async () => {
     const fake = await fakeEnvoy(closesAfter(1, 300));
     const wedged = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

@@ -156,6 +156,19 @@ describe("/status and the status command", () => {
     expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
     expect(cli.stderrText()).toContain("no sidecar answers at http://127.0.0.1:1/status");
   });
+
+  test("status never follows a redirect: the answer is not a sidecar's, said in one line, exit 1", async () => {
+    const redirecting = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response(null, { status: 302, headers: { location: "http://127.0.0.1:1/status" } }),
+    });
+    onTeardown(() => redirecting.stop(true));
+    const cli = spawnCli(["status", "--serve-port", String(redirecting.port)]);
+    expect(await within(5000, cli.exited)).toBe(1);
+    expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
+    expect(cli.stderrText()).toContain("answered HTTP 302");
+  });
 });
 
 describe("logs", () => {

@@ -251,7 +251,8 @@ describe("a drain by anyone on the network", () => {
     await Bun.sleep(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
     expect((await status()).phase).toBe("idle");
-    expect((await shutdown({ headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    // The scheme's name is case-insensitive, as HTTP has it.
+    expect((await shutdown({ headers: { authorization: `bearer ${TOKEN}` } })).status).toBe(200);
   });
 });
 

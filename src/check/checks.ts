@@ -1,5 +1,6 @@
 /** The wiring checks: each reads one pod template and names what would make a rollout drop traffic. */
 import { leastDrainMs } from "../cli/command.ts";
+import { bearerToken } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import type { AdminAddress } from "../envoy/address.ts";
@@ -327,13 +328,13 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       `Envoy's preStop httpGet sends Authorization ${JSON.stringify(sent)}: kubelet sends hook headers as written (it expands $(NAME) in command, args and env only), so it gets 401`,
       "write the token itself in the header",
     );
-  else if (!sent.startsWith("Bearer "))
+  else if (bearerToken(sent) === undefined)
     add(
       "prestop-token",
       "Envoy's preStop httpGet sends an Authorization header that is not `Bearer <token>`: the sidecar answers 401 and nothing drains",
       fixToken,
     );
-  else if (shutdownToken !== undefined && sent !== `Bearer ${shutdownToken}`)
+  else if (shutdownToken !== undefined && bearerToken(sent) !== shutdownToken)
     add(
       "prestop-token",
       "Envoy's preStop httpGet sends a bearer token other than the sidecar's --shutdown-token: it gets 401 and nothing drains",

@@ -128,7 +128,8 @@ export const handoffOptions = {
   readyFile: text("ready-file", {
     default: "/admin/ok",
     valueHint: "path",
-    description: "File written when a drain completes; its appearance releases every waiting /shutdown (empty: none)",
+    description:
+      "File the preStop hook writes, its outcome inside, when its drain ends; its appearance releases every waiting /shutdown (empty: none)",
     parse: parseReadyFilePath,
     emptyMeansNone: true,
   }),

@@ -16,6 +16,11 @@ export interface HandoffSettings {
   shutdownToken: string | undefined;
 }
 
+/** The token of an Authorization header in the Bearer scheme, whose name is case-insensitive (RFC 9110); else undefined. */
+export function bearerToken(header: string | null | undefined): string | undefined {
+  return header?.slice(0, 7).toLowerCase() === "bearer " ? header.slice(7) : undefined;
+}
+
 /** How often a waiting sidecar looks for the ready file: well within the hand-off's 20 ms budget. */
 const READY_FILE_POLL_MS = 10;
 

@@ -94,6 +94,15 @@ function statsMissing(stat: ConnectionStat): AdminError {
   );
 }
 
+/**
+ * Counted gauges without the admin's, which Envoy always reports: the answer was cut short (it has no end marker),
+ * and what is missing could be the listeners still open, so it is no count.
+ */
+function adminGaugeMissing(stat: ConnectionStat): AdminError {
+  const gauge = COUNTED_STATS[stat].replace(/<[a-z]+>/, "admin");
+  return malformed(`the answer has ${COUNTED_STATS[stat]} gauges but not ${gauge}, which Envoy always reports: it was cut short`);
+}
+
 /** Reads a gauge value, which Envoy prints as an integer (some releases as `%g`, e.g. 1.23457e+06). */
 function gaugeValue(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw malformed(`${name} has value ${JSON.stringify(value)}`);
@@ -158,6 +167,7 @@ function scanListeners(body: string, ignore: readonly RegExp[]): { count: Connec
   let ignoredOpen = 0;
   let live: boolean | undefined;
   let sawGauge = false;
+  let sawAdmin = false;
   for (let start = 0; start < body.length; ) {
     const newline = body.indexOf("\n", start);
     const end = newline < 0 ? body.length : newline;
@@ -175,6 +185,7 @@ function scanListeners(body: string, ignore: readonly RegExp[]): { count: Connec
       if (idEnd > idStart && !perThread) {
         if (isGauge) sawGauge = true;
         const isAdmin = idEnd - idStart === ADMIN.length && body.startsWith(ADMIN, idStart);
+        if (isAdmin && isGauge) sawAdmin = true;
         if ((value > 0 || !isGauge) && !isAdmin) {
           const id = body.slice(idStart, idEnd);
           if (!ignore.some((pattern) => pattern.test(id))) {
@@ -191,6 +202,7 @@ function scanListeners(body: string, ignore: readonly RegExp[]): { count: Connec
   }
   // Envoy always reports its admin listener (our own poll is open on it): no gauge at all means they are filtered out.
   if (!sawGauge) throw statsMissing("listener");
+  if (!sawAdmin) throw adminGaugeMissing("listener");
   return { count: { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined }, ignoredOpen };
 }
 
@@ -205,6 +217,7 @@ export function countHttpConnections(body: string): ConnectionCount {
   let total = 0;
   let live: boolean | undefined;
   let sawGauge = false;
+  let sawAdmin = false;
   for (const line of body.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
     const match = SAMPLE.exec(line);
@@ -220,6 +233,7 @@ export function countHttpConnections(body: string): ConnectionCount {
     const prefix = PREFIX_LABEL.exec(labels)?.[1];
     if (prefix === undefined) continue;
     if (isGauge) sawGauge = true;
+    if (isGauge && prefix === ADMIN) sawAdmin = true;
     if (IGNORED_HTTP_PREFIXES.has(prefix)) continue;
     if (!isGauge) accepted.set(prefix, (accepted.get(prefix) ?? 0) + value);
     else if (value > 0) {
@@ -228,6 +242,7 @@ export function countHttpConnections(body: string): ConnectionCount {
     }
   }
   if (!sawGauge) throw statsMissing("http");
+  if (!sawAdmin) throw adminGaugeMissing("http");
   return { total, byListener, live, accepted: accepted.size > 0 ? accepted : undefined };
 }
 

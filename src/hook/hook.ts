@@ -7,7 +7,7 @@ import { type HandoffSettings, writeReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, networkFailure } from "../errors.ts";
 import { podEventsOnDemand, podGraceDeadlineOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import {
@@ -172,7 +172,7 @@ async function joinSidecarDrain(
     return void log.info(`the sidecar on port ${port} leaves the drain to its preStop hook; draining Envoy from here`);
   if (isFinal(status.phase)) {
     log.warn(
-      `the sidecar's drain had already ended before this hook came: ${status.phase} (${status.reason}); that is the outcome this hook reports`,
+      `the sidecar's drain had already ended before this hook came: ${status.phase}${status.reason ? ` (${status.reason})` : ""}; that is the outcome this hook reports`,
       { serve_port: port, elapsed: formatDuration((status.duration_seconds ?? 0) * 1000) },
     );
     return status.phase;
@@ -200,7 +200,7 @@ async function joinSidecarDrain(
     log.error(`the sidecar on port ${port} answered HTTP ${response.status}; draining Envoy from here instead`);
   } catch (error) {
     if (deadline.aborted) return timedOutWhileJoining(settings, deadline);
-    const why = lost.signal.aborted ? `its /status stopped answering ${SIDECAR_LOST_AFTER} times in a row` : errorMessage(error);
+    const why = lost.signal.aborted ? `its /status stopped answering ${SIDECAR_LOST_AFTER} times in a row` : networkFailure(error);
     log.warn(`lost the sidecar on port ${port} (${why}); draining Envoy from here instead`);
   } finally {
     follow.stop();

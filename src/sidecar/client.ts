@@ -29,7 +29,8 @@ export async function fetchStatus(port: number, timeoutMs = SIDECAR_ANSWER_TIMEO
   const url = sidecarURL(port, "/status");
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await fetch(url, { signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout });
+    // A redirect is an answer, not a sidecar's: never followed (it could point anywhere).
+    const response = await fetch(url, { signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout, redirect: "manual" });
     if (!response.ok) throw new SidecarUnavailable(`${url} answered HTTP ${response.status}`);
     const report = (await response.json()) as StatusReport;
     if (typeof report?.phase !== "string") throw new SidecarUnavailable(`${url} did not answer with a sidecar's status`);

@@ -1,6 +1,7 @@
 /** The sidecar's HTTP server: liveness, the preStop /shutdown hook, status and metrics. */
 import type { Server } from "bun";
 import type { Drain, DrainOutcome } from "../drain/drain.ts";
+import { bearerToken } from "../drain/handoff.ts";
 import { OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
 import { HANDOFF_HEADER } from "./client.ts";
@@ -113,7 +114,8 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** Compares bearer tokens in constant time (hashing first, so lengths leak nothing either); node:crypto would cost start-up time. */
 function authorized(request: Request, token: string | undefined): boolean {
   if (token === undefined) return true;
-  return constantTimeEqual(sha256(request.headers.get("authorization") ?? ""), sha256(`Bearer ${token}`));
+  const given = bearerToken(request.headers.get("authorization"));
+  return given !== undefined && constantTimeEqual(sha256(given), sha256(token));
 }
 
 /**

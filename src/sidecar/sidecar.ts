@@ -69,6 +69,13 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
   const watchForHandoff = () => {
     if (!readyFile || stopWatching || stopped.signal.aborted) return;
     stopWatching = watchReadyFile(readyFile, (phase) => {
+      // A hook that gave up (its own deadline, shorter than ours) does not end the drain this sidecar owns.
+      if (drainOwner === "sidecar" && phase !== "drained") {
+        log.warn(`ready file says ${phase}: the hook's drain ended, this sidecar's own goes on to its end or deadline`, {
+          ready_file: readyFile,
+        });
+        return;
+      }
       log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
       void drain.endWith(phase, "handed_off");
       handoff.resolve();

@@ -205,7 +205,8 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   process.on("SIGTERM", onStopSignal);
   process.on("SIGINT", onStopSignal);
   process.on("SIGHUP", onHangup);
-  process.on("SIGUSR1", () => forward("SIGUSR1"));
+  // Signals that would end this process by default, and that Envoy acts on or ends by: Envoy's, so never orphaned.
+  for (const signal of ["SIGUSR1", "SIGUSR2", "SIGALRM"] as const) process.on(signal, () => forward(signal));
   const sidecar = startSidecar(sidecarSettings, { quietStartMs: STARTUP_QUIET_MS });
   const { serveAddress } = sidecarSettings.sidecar;
   if (!sidecarSettings.handoff.shutdownToken && !["127.0.0.1", "::1", "localhost"].includes(serveAddress))

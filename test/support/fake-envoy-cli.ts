@@ -79,6 +79,7 @@ process.on("SIGTERM", () => {
 process.on("SIGINT", () => void exit(0, "SIGINT"));
 process.on("SIGHUP", () => report("sighup"));
 process.on("SIGUSR1", () => report("sigusr1"));
+process.on("SIGALRM", () => report("sigalrm"));
 // Replaced by a newer epoch: stop serving admin (the new one takes it), then leave by itself.
 process.on("SIGUSR2", () => {
   report("replaced");

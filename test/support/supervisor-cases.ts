@@ -201,13 +201,19 @@ export function supervisorCases(cli: string[]): void {
   });
 
   describe("other signals", () => {
-    test("without --hot-restart, SIGHUP is passed to Envoy; SIGUSR1 always is", async () => {
+    test("without --hot-restart, SIGHUP is passed to Envoy; SIGUSR1, SIGALRM and SIGUSR2 always are, never ending the supervisor alone", async () => {
       const { supervisor } = await startSupervised([], [], { cli });
       supervisor.proc.kill("SIGHUP");
       await supervisor.waitForLog(fakeSaid("sighup"), 2000);
       supervisor.proc.kill("SIGUSR1");
       await supervisor.waitForLog(fakeSaid("sigusr1"), 2000);
+      supervisor.proc.kill("SIGALRM");
+      await supervisor.waitForLog(fakeSaid("sigalrm"), 2000);
       expect(supervisor.lines.filter(fakeSaid("started"))).toHaveLength(1);
+      // The fake leaves on SIGUSR2 (as a replaced epoch does): the supervisor exits with it, Envoy's code.
+      supervisor.proc.kill("SIGUSR2");
+      await supervisor.waitForLog(fakeSaid("replaced"), 2000);
+      expect(await within(5000, supervisor.exited)).toBe(0);
     });
 
     test("--hot-restart: SIGHUP starts epoch 1 beside epoch 0, which leaves by itself; SIGTERM drains and stops the newest", async () => {

@@ -247,6 +247,7 @@ export default {
     const { paths, flags } = pathsAndFlags(rawArgs);
     const settings = readOptions(options, flags);
     if (paths.length === 0) throw new UsageError("no manifests: name files or directories, or - for standard input");
+    if (paths.filter((path) => path === "-").length > 1) throw new UsageError("- is named more than once: standard input is read once");
     let input: Awaited<ReturnType<typeof readManifests>>;
     try {
       input = await readManifests(paths);
