@@ -107,7 +107,8 @@ const NO_USABLE_ANSWER_STOP_MS = 10_000;
 
 /** Runs the command under supervision until it exits or a stop signal has drained and stopped it; returns the exit code. */
 export async function runSupervisor(sidecarSettings: SidecarSettings, settings: SupervisorSettings, command: string[]): Promise<number> {
-  if (Bun.which(command[0] ?? "") === null) throw new ChildStartError(`cannot start ${JSON.stringify(command[0])}: no such executable`);
+  if (Bun.which(command[0] ?? "") === null)
+    throw new ChildStartError(`cannot start ${JSON.stringify(command[0])}: not an executable file, or not found on PATH`);
   const children: Child[] = [];
   const live = () => children.filter((child) => child.proc.exitCode === null && child.proc.signalCode === null);
   const newest = () => children.at(-1) as Child;

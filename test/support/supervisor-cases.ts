@@ -265,7 +265,11 @@ export function supervisorCases(cli: string[]): void {
     test.each([
       [["run"], /no command: write the Envoy command after `--`/],
       [["run", "--serve-port", "0", "--"], /no command after `--`/],
-      [["run", "--serve-port", "0", "--", "/nonexistent/envoy", "-c", "x"], /cannot start "\/nonexistent\/envoy": no such executable$/],
+      [
+        ["run", "--serve-port", "0", "--", "/nonexistent/envoy", "-c", "x"],
+        /cannot start "\/nonexistent\/envoy": not an executable file, or not found on PATH$/,
+      ],
+      [["run", "--serve-port", "0", "--", "/"], /cannot start "\/": not an executable file, or not found on PATH$/],
       [["run", "--stop-timeout", "0", "--", "envoy"], /--stop-timeout "0" is not valid/],
     ])("%p is one line and exit 2", async (args, message) => {
       const run = spawnCli(args, { cli });
