@@ -187,8 +187,9 @@ describe("values the tools run with and this program could not do as written, co
     expect(fake.calls("/stats").length).toBeGreaterThan(0);
     expect(ready).toBe(true);
     const warnings = lines.filter((line) => line.level === "warn").map((line) => String(line.msg));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toStartWith("drain timed out within its minimum duration of 10s; connections still open");
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toBe("--drain-timeout 0s gives up at the first connection count: run as written, the deadline ends the drain");
+    expect(warnings[1]).toStartWith("drain timed out within its minimum duration of 10s; connections still open");
   });
 
   test("a minimum drain duration past the deadline is one warning at start, and the deadline ends the drain", async () => {
@@ -200,7 +201,7 @@ describe("values the tools run with and this program could not do as written, co
     expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(1);
     expect(ready).toBe(true);
     expect(lines[0]?.msg).toBe(
-      "--min-drain-duration 30s is not shorter than --drain-timeout 1s: every drain would time out; the deadline ends the drain, as Envoy Gateway's does",
+      "--min-drain-duration 30s is not shorter than --drain-timeout 1s: every drain would time out: run as written, the deadline ends the drain",
     );
     expect(lines.at(-1)?.msg).toBe("drain timed out within its minimum duration of 30s; no connection open");
   });

@@ -198,6 +198,14 @@ describe("`check` on a flag the dialect does not take", () => {
     expect(line?.errors).toEqual([]);
   });
 
+  test("a sidecar line without a ready file is refused at start: nothing else could release Envoy's /shutdown", async () => {
+    for (const dialect of DIALECTS) {
+      const sidecar = ENVOY_COMMANDS[dialect]["shutdown-manager"] as Command;
+      const run = sidecar.run?.({ rawArgs: ["--ready-file="] });
+      await expect(run).rejects.toThrow("--ready-file is empty: the preStop hook's drain could never release Envoy's /shutdown");
+    }
+  });
+
   test("this program's own command lines keep the plain message", () => {
     expect(readProgram(["envoy-shutdown-manager", "shutdown", "--ready-timeout=70s"], {})?.errors[0]?.message).toContain(
       "unknown flag --ready-timeout",

@@ -281,8 +281,10 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     "unread-command",
     HTTPGET,
     sidecar((c) => Object.assign(c, { command: ["/sbin/tini", "--", "envoy-shutdown-manager"] })),
-    /names envoy-shutdown-manager, but not as one of its command lines check can read/,
+    /names envoy-shutdown-manager \(or its preStop runs the hook\), but not as one of its command lines check can read/,
   ],
+  // A misspelt command word: the program exits 2 on it, and the hook beside it would go unchecked.
+  ["unread-command", CONTOUR, sidecar((c) => replace(c.args, "shutdown-manager", "shutdown-manger")), /its preStop runs the hook/],
   // Wrapped or renamed command lines are still read: a misspelled flag in them is found.
   [
     "flags",

@@ -304,11 +304,11 @@ describe("request bodies: a previous release's hook, and anything else", () => {
 });
 
 /** Contour's sidecar command line (the source run under any other name is Contour's dialect) against a fake Envoy. */
-async function contourSidecar(flags: string[] = []) {
+async function contourSidecar(flags: string[] = [], env: Record<string, string> = {}) {
   const fake = await fakeEnvoy({ connections: 1 });
   const { readyFile } = fastDrain(fake.adminAddress);
   const cli = spawnCli(["envoy", "shutdown-manager", "--serve-port", "0", "--serve-address", "127.0.0.1", ...flags], {
-    env: { ENVOY_SHUTDOWN_ADMIN_ADDRESS: fake.adminAddress, ENVOY_SHUTDOWN_READY_FILE: readyFile },
+    env: { ENVOY_SHUTDOWN_ADMIN_ADDRESS: fake.adminAddress, ENVOY_SHUTDOWN_READY_FILE: readyFile, ...env },
   });
   const listening = await cli.waitForLog((line) => line.msg === "shutdown-manager listening");
   const url = `http://127.0.0.1:${listening.port}`;
@@ -339,7 +339,10 @@ describe("on Contour's and Envoy Gateway's command lines the hook owns the drain
   });
 
   test("its own deadline bounds the wait for the ready file; drain flags it does not use are named at start", async () => {
-    const { shutdown, cli } = await contourSidecar(["--drain-timeout", "600ms", "--check-delay", "5s", "--min-open-connections", "3"]);
+    // A variable is the hook's too (they share the container's environment): not named.
+    const { shutdown, cli } = await contourSidecar(["--drain-timeout", "600ms", "--check-delay", "5s", "--min-open-connections", "3"], {
+      ENVOY_SHUTDOWN_DRAIN_DELAY: "2s",
+    });
     const warning = await cli.waitForLog((line) => String(line.msg).includes(": ignored, the preStop hook drains Envoy"));
     expect(String(warning.msg)).toStartWith("--check-delay, --min-open-connections: ignored");
     const started = Date.now();

@@ -689,8 +689,9 @@ function checkUnusedEnv(w: Wiring): Finding[] {
 }
 
 /**
- * A container whose command line names this program but cannot be read as one of its lines (a wrapper such as
- * `tini --` before it, a script): said, so a shutdown manager never goes unchecked unnoticed.
+ * A container whose command line names this program, or whose own preStop runs this program's hook, but cannot be
+ * read as one of its lines (a wrapper such as `tini --` before it, a script, a misspelt command word): said, so a
+ * shutdown manager never goes unchecked unnoticed.
  */
 function checkUnreadCommands(pod: PodTemplate, w: Wiring | undefined, read: ProgramReader): Finding[] {
   return podContainers(pod.spec)
@@ -698,7 +699,8 @@ function checkUnreadCommands(pod: PodTemplate, w: Wiring | undefined, read: Prog
     .filter((container) => {
       const env = environment(container.spec);
       const { argv } = commandLine(container.spec, env);
-      return argv.some((word) => word.includes("envoy-shutdown-manager")) && !read(argv, env.env, env.unknown);
+      const named = argv.some((word) => word.includes("envoy-shutdown-manager")) || readExecHook(container, read)?.role === "hook";
+      return named && !read(argv, env.env, env.unknown);
     })
     .map((container) =>
       finding(
@@ -706,7 +708,7 @@ function checkUnreadCommands(pod: PodTemplate, w: Wiring | undefined, read: Prog
         "warning",
         pod,
         container,
-        "this container's command line names envoy-shutdown-manager, but not as one of its command lines check can read: its wiring is not checked",
+        "this container's command line names envoy-shutdown-manager (or its preStop runs the hook), but not as one of its command lines check can read: its wiring is not checked",
         "start it as `envoy-shutdown-manager <command> …`, directly or through `sh -c 'exec …'`",
       ),
     );

@@ -76,7 +76,7 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
         });
         return;
       }
-      log.info("ready file appeared: the drain was completed by another process", { ready_file: readyFile, phase });
+      log.info(`ready file appeared: the preStop hook's drain ended ${phase}`, { ready_file: readyFile, phase });
       void drain.endWith(phase, "handed_off");
       handoff.resolve();
     });

@@ -19,7 +19,7 @@ import {
   UnknownFlag,
   UsageError,
 } from "../option-kinds.ts";
-import { dialectOf, ENVOY_COMMANDS, globalFlagsAfterCommand } from "./envoy.ts";
+import { dialectOf, ENVOY_COMMANDS, globalFlagsAfterCommand, hookLineContradiction } from "./envoy.ts";
 import runCommand from "./run.ts";
 import hookCommand from "./shutdown.ts";
 import sidecarCommand from "./shutdown-manager.ts";
@@ -193,7 +193,12 @@ export function readProgram(argv: string[], env: Record<string, string>, unknown
   const read = readLine(command.options ?? {}, rest, env, unknown, anchorNote);
   // The program's own rule for settings under which no drain can complete; a dialect's sidecar does not drain.
   const judged = !(dialect && role === "sidecar") && !read.unread.some((setting) => setting.startsWith("drain."));
-  const contradiction = judged ? drainContradiction(read.settings.drain, (setting) => read.flag(`drain.${setting}`)) : undefined;
+  const drain = read.settings.drain;
+  const contradiction = !judged
+    ? undefined
+    : dialect
+      ? hookLineContradiction(command.options?.drain ?? {}, drain)
+      : drainContradiction(drain);
   // This program's own lines refuse such settings at start (exit 2).
   if (contradiction && !dialect)
     read.errors.push({ message: contradiction, fix: "give the drain a deadline longer than its delays, minimum and quiet period" });

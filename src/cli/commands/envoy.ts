@@ -216,8 +216,12 @@ const ignoredBySidecar = (drainTable: OptionGroup) =>
  * hook's ready file and never starts a drain. Drain flags given to it (but its deadline) change nothing: named.
  */
 function hookOwnsTheDrain(drainTable: OptionGroup) {
-  return <S extends { drain: DrainSettings; sidecar: SidecarSettings["sidecar"] }>(read: S) => {
-    const defaults = readOptions({ drain: drainTable }, [], {}).drain as Record<string, unknown>;
+  return <S extends { drain: DrainSettings; sidecar: SidecarSettings["sidecar"]; handoff: { readyFile?: string } }>(read: S) => {
+    // Nothing else releases Envoy's /shutdown on these lines: without the file it would wait for the grace period.
+    if (!read.handoff.readyFile)
+      throw new UsageError("--ready-file is empty: the preStop hook's drain could never release Envoy's /shutdown");
+    // Variables count as given: the hook shares the container's environment and reads them too.
+    const defaults = readOptions({ drain: drainTable }, []).drain as Record<string, unknown>;
     const given = read.drain as unknown as Record<string, unknown>;
     const ignored = Object.entries(drainTable)
       .filter(([key]) => key !== "drainTimeoutMs" && given[key] !== defaults[key])
@@ -227,17 +231,22 @@ function hookOwnsTheDrain(drainTable: OptionGroup) {
   };
 }
 
+/** Why no drain on a dialect's hook line can complete, in that line's flag names (`drainTable`'s). */
+export function hookLineContradiction(drainTable: OptionGroup, drain: DrainSettings): string | undefined {
+  const flagOf = (setting: string) => `--${drainTable[setting]?.flag ?? setting}`;
+  if (drain.drainTimeoutMs === AT_ONCE_MS) return `${flagOf("drainTimeoutMs")} 0s gives up at the first connection count`;
+  return drainContradiction(drain, flagOf);
+}
+
 /**
- * A dialect's hook settings, never joining a sidecar (its serve port is none). Settings no drain can meet run as the
- * tool runs them, its deadline ending the drain, and are said at start: exiting 2 on a line the tool's own manifests
+ * A dialect's hook settings, never joining a sidecar (its serve port is none). Settings no drain can meet run as
+ * written, the deadline ending the drain, and are said at start: exiting 2 on a line the tool's own manifests
  * render would leave Envoy undrained.
  */
-function drainsItself(dialect: Dialect, drainTable: OptionGroup) {
-  const flagOf = (setting: string) => `--${drainTable[setting]?.flag ?? setting}`;
+function drainsItself(drainTable: OptionGroup) {
   return <S extends Omit<HookSettings, "handoff"> & { handoff: Pick<HookSettings["handoff"], "readyFile"> }>(read: S) => {
-    // A deadline of 0 asks to give up at once: no contradiction to name.
-    const contradiction = read.drain.drainTimeoutMs === AT_ONCE_MS ? undefined : drainContradiction(read.drain, flagOf);
-    const warning = `${contradiction}; the deadline ends the drain, as ${ANCHORS[dialect].tool}'s does`;
+    const contradiction = hookLineContradiction(drainTable, read.drain);
+    const warning = `${contradiction}: run as written, the deadline ends the drain`;
     return {
       ...read,
       handoff: { ...read.handoff, servePort: 0, shutdownToken: undefined },
@@ -273,7 +282,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
           examples: ["contour envoy shutdown", "contour envoy shutdown --check-delay=10s --min-open-connections=0"],
         },
         options: contourHook,
-        settings: drainsItself("contour", contourDrain),
+        settings: drainsItself(contourDrain),
       }),
     ),
   },
@@ -305,7 +314,7 @@ export const ENVOY_COMMANDS: Record<Dialect, Record<string, ProgramCommand>> = {
           ],
         },
         options: gatewayHook,
-        settings: drainsItself("envoy-gateway", gatewayDrain),
+        settings: drainsItself(gatewayDrain),
       }),
     ),
   },
