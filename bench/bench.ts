@@ -420,7 +420,8 @@ for (const [state, samples] of [
   );
 }
 
-// 4. hand-off: the last connection closes on the fake → /shutdown answers, at --check-interval=100ms, quiet period off.
+// 4. hand-off: the last connection closes on the fake → /shutdown answers, at --check-interval=100ms, quiet period off;
+// idle connections counted, so that the close (not the end of the client's last request) ends the drain.
 {
   const latencies: number[] = [];
   for (let run = 0; run < RUNS * 2; run++) {
@@ -433,6 +434,7 @@ for (const [state, samples] of [
       // The count's reaction alone: the quiet period's is measured by `npm run bench:reaction`.
       "--quiet-period",
       "0s",
+      "--count-idle-connections",
       "--no-heal-on-start",
     ]);
     const client = await openClient(fake.dataPort);

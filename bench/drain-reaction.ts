@@ -1,7 +1,7 @@
 /**
  * How soon a drain notices its end, and what its fast polling costs: `npm run bench:reaction`.
  *
- * A sidecar process drains a fake Envoy (in this process). Reaction: the time from the drain's end condition
+ * A sidecar process drains a fake Envoy (in this process), counting every open connection. Reaction: the time from the drain's end condition
  * holding (the last connection closed; with a quiet period, the quiet period passed after the last new connection)
  * to the /shutdown answer, at --check-interval 1s and 5s. Cost: the CPU the sidecar and the fake Envoy's admin API
  * spend over 10 s of polling near the end (one connection that never closes, threshold 0).
@@ -21,6 +21,8 @@ async function startSidecar(fake: FakeEnvoy, flags: string[]) {
       "--ready-file=",
       "--check-delay",
       "0s",
+      // The fake's scripted connections carry no requests: they hold the drain, and arrive, only counted as connections.
+      "--count-idle-connections",
       "--log-format",
       "json",
       ...flags,

@@ -188,7 +188,9 @@ describe("values the tools run with and this program could not do as written, co
     expect(ready).toBe(true);
     const warnings = lines.filter((line) => line.level === "warn").map((line) => String(line.msg));
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toBe("--drain-timeout 0s gives up at the first connection count: run as written, the deadline ends the drain");
+    expect(warnings[0]).toBe(
+      "--drain-timeout at or below 100ms gives up at the first connection count: run as written, the deadline ends the drain",
+    );
     expect(warnings[1]).toStartWith("drain timed out within its minimum duration of 10s; connections still open");
   });
 

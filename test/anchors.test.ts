@@ -111,6 +111,8 @@ describe("Envoy Gateway's command lines as its manifests write them", () => {
     expect(atOnce).toBeLessThan(1000);
     const sidecar = ENVOY_COMMANDS["envoy-gateway"]["shutdown-manager"] as Command;
     expect(readOptions(sidecar.options ?? {}, ["--ready-timeout=0s"], {}).drain?.drainTimeoutMs).toBe(atOnce);
+    // A positive deadline shorter than that still leaves time to fail health checks and count once, as 0 does there.
+    expect(drain(["--drain-timeout=1ns"]).drainTimeoutMs).toBe(atOnce);
     // Beyond what Go takes, and this program's own lines, still refuse.
     expect(() => drain(["--drain-timeout=9999999h"])).toThrow("not valid");
     expect(() => readOptions(hookCommand.options ?? {}, ["--drain-timeout=99999h"], {})).toThrow("not valid");

@@ -4,7 +4,7 @@
  * started by (the image links both names to it): `envoy-gateway` for Envoy Gateway's, anything else for Contour's.
  */
 import { type DrainSettings, FASTEST_POLL_MS } from "../../drain/settings.ts";
-import { MAX_DURATION_MS, parseDuration } from "../../duration.ts";
+import { formatDuration, MAX_DURATION_MS, parseDuration } from "../../duration.ts";
 import type { HookSettings } from "../../hook/hook.ts";
 import type { SidecarSettings } from "../../sidecar/sidecar.ts";
 import { ANCHORS, type AnchorCommandName, anchorFlagNote } from "../anchors.ts";
@@ -63,14 +63,14 @@ const AT_ONCE_MS = FASTEST_POLL_MS;
 /**
  * An anchor's duration flag, as Go's flag package and the tool take it: a negative wait is none, and a longer one
  * than a timer holds is the longest it holds, so that no value the tool runs with exits 2 here. `least` is the
- * shortest this program can do; `zero` what 0 stands for (Envoy Gateway's deadlines give up at once).
+ * shortest this program does (Envoy Gateway's deadlines: 0 and anything shorter give up at the first count).
  */
 function anchoredDuration(
   option: Option<number>,
   dialect: Dialect,
   command: AnchorCommandName,
   flag: string,
-  { least = 0, zero = 0 } = {},
+  { least = 0 } = {},
 ): Option<number> {
   const named = anchored(option, dialect, command, flag);
   return {
@@ -79,8 +79,7 @@ function anchoredDuration(
       const negative = text.startsWith("-");
       const ms = parseDuration(negative ? text.slice(1) : text);
       if (ms === undefined || ms > GO_MAX_DURATION_MS) return named.parse(text);
-      const taken = Math.max(negative ? 0 : Math.min(ms, MAX_DURATION_MS), least);
-      return taken === 0 ? zero : taken;
+      return Math.max(negative ? 0 : Math.min(ms, MAX_DURATION_MS), least);
     },
   };
 }
@@ -177,7 +176,7 @@ const gatewayDrain = {
   checkDelayMs: alias(drainOptions.checkDelayMs, { default: "0s" }),
   checkIntervalMs: alias(drainOptions.checkIntervalMs, { default: "1s" }),
   healthCheckFailDelayMs: anchoredDuration(drainOptions.healthCheckFailDelayMs, "envoy-gateway", "shutdown", "health-check-failure-delay"),
-  drainTimeoutMs: anchoredDuration(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown", "drain-timeout", { zero: AT_ONCE_MS }),
+  drainTimeoutMs: anchoredDuration(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown", "drain-timeout", { least: AT_ONCE_MS }),
   minDrainMs: anchoredDuration(drainOptions.minDrainMs, "envoy-gateway", "shutdown", "min-drain-duration"),
   minOpenConnections: anchored(drainOptions.minOpenConnections, "envoy-gateway", "shutdown", "exit-at-connections"),
   quietPeriodMs: quietPeriodOff,
@@ -186,7 +185,7 @@ const gatewayDrain = {
 const gatewaySidecarDrain = {
   ...gatewayDrain,
   drainTimeoutMs: anchoredDuration(drainOptions.drainTimeoutMs, "envoy-gateway", "shutdown-manager", "ready-timeout", {
-    zero: AT_ONCE_MS,
+    least: AT_ONCE_MS,
   }),
 };
 const gatewaySidecar = {
@@ -234,7 +233,8 @@ function hookOwnsTheDrain(drainTable: OptionGroup) {
 /** Why no drain on a dialect's hook line can complete, in that line's flag names (`drainTable`'s). */
 export function hookLineContradiction(drainTable: OptionGroup, drain: DrainSettings): string | undefined {
   const flagOf = (setting: string) => `--${drainTable[setting]?.flag ?? setting}`;
-  if (drain.drainTimeoutMs === AT_ONCE_MS) return `${flagOf("drainTimeoutMs")} 0s gives up at the first connection count`;
+  if (drain.drainTimeoutMs === AT_ONCE_MS)
+    return `${flagOf("drainTimeoutMs")} at or below ${formatDuration(AT_ONCE_MS)} gives up at the first connection count`;
   return drainContradiction(drain, flagOf);
 }
 
