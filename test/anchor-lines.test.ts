@@ -188,9 +188,7 @@ describe("values the tools run with and this program could not do as written, co
     expect(ready).toBe(true);
     const warnings = lines.filter((line) => line.level === "warn").map((line) => String(line.msg));
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toBe(
-      "--drain-timeout at or below 100ms gives up at the first connection count: run as written, the deadline ends the drain",
-    );
+    expect(warnings[0]).toBe("--drain-timeout at or below 100ms gives up at once: run as written, the deadline ends the drain");
     expect(warnings[1]).toStartWith("drain timed out within its minimum duration of 10s; connections still open");
   });
 
@@ -206,6 +204,15 @@ describe("values the tools run with and this program could not do as written, co
       "--min-drain-duration 30s is not shorter than --drain-timeout 1s: every drain would time out: run as written, the deadline ends the drain",
     );
     expect(lines.at(-1)?.msg).toBe("drain timed out within its minimum duration of 30s; no connection open");
+  });
+
+  test("a deadline inside --health-check-failure-delay ends the drain before health checks are failed, as said at start", async () => {
+    const args = ["envoy", "shutdown", "--health-check-failure-delay=2s", "--drain-timeout=1s"];
+    const { code, lines, fake, ready } = await hookRun("envoy-gateway", args);
+    expect([code, ready]).toEqual([1, true]);
+    expect(String(lines[0]?.msg)).toEndWith(": run as written, the deadline ends the drain, before Envoy's health checks are failed");
+    expect(fake.calls("/drain_listeners", "POST")).toHaveLength(1);
+    expect(fake.calls("/healthcheck/fail", "POST")).toHaveLength(0);
   });
 
   test("durations Go takes and a timer cannot hold, or no wait, run instead of exiting 2", async () => {

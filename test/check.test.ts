@@ -284,7 +284,12 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     /names envoy-shutdown-manager \(or its preStop runs the hook\), but not as one of its command lines check can read/,
   ],
   // A misspelt command word: the program exits 2 on it, and the hook beside it would go unchecked.
-  ["unread-command", CONTOUR, sidecar((c) => replace(c.args, "shutdown-manager", "shutdown-manger")), /its preStop runs the hook/],
+  [
+    "unread-command",
+    CONTOUR,
+    sidecar((c) => replace(c.args, "shutdown-manager", "shutdown-manger")),
+    /starts \/bin\/contour with no command of it \("envoy shutdown-manger"\): it would exit 2 at start/,
+  ],
   // Wrapped or renamed command lines are still read: a misspelled flag in them is found.
   [
     "flags",

@@ -72,6 +72,9 @@ export interface ProgramLine {
   variables: string[];
 }
 
+/** The names this program is started by: its own, and Contour's and Envoy Gateway's (the image links them). */
+export const PROGRAM_NAMES: ReadonlySet<string> = new Set(["envoy-shutdown-manager", "contour", "envoy-gateway"]);
+
 /** Reads a command line (with its environment and the variables whose values are unknown) as this program would; undefined when it is not this program. */
 export type ProgramReader = (argv: string[], env: Record<string, string>, unknown?: string[]) => ProgramLine | undefined;
 
@@ -696,22 +699,31 @@ function checkUnusedEnv(w: Wiring): Finding[] {
 function checkUnreadCommands(pod: PodTemplate, w: Wiring | undefined, read: ProgramReader): Finding[] {
   return podContainers(pod.spec)
     .filter((container) => container !== w?.manager)
-    .filter((container) => {
+    .flatMap((container) => {
       const env = environment(container.spec);
       const { argv } = commandLine(container.spec, env);
       const named = argv.some((word) => word.includes("envoy-shutdown-manager")) || readExecHook(container, read)?.role === "hook";
-      return named && !read(argv, env.env, env.unknown);
-    })
-    .map((container) =>
-      finding(
+      if (!named || read(argv, env.env, env.unknown)) return [];
+      // Started by one of its own names, the program refuses such a line itself (exit 2): not only unchecked.
+      const program = String(argv[0] ?? "");
+      if (PROGRAM_NAMES.has(program.slice(program.lastIndexOf("/") + 1)))
+        return finding(
+          "unread-command",
+          "error",
+          pod,
+          container,
+          `this container starts ${program} with no command of it (${JSON.stringify(argv.slice(1).join(" "))}): it would exit 2 at start`,
+          "write one of its commands: `shutdown-manager`, `run`, or `envoy shutdown-manager` on Contour's and Envoy Gateway's lines",
+        );
+      return finding(
         "unread-command",
         "warning",
         pod,
         container,
         "this container's command line names envoy-shutdown-manager (or its preStop runs the hook), but not as one of its command lines check can read: its wiring is not checked",
         "start it as `envoy-shutdown-manager <command> …`, directly or through `sh -c 'exec …'`",
-      ),
-    );
+      );
+    });
 }
 
 /** The pods the input holds, wired or not, and the findings for each. */

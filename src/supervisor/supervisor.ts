@@ -206,8 +206,10 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   process.on("SIGTERM", onStopSignal);
   process.on("SIGINT", onStopSignal);
   process.on("SIGHUP", onHangup);
-  // Signals that would end this process by default, and that Envoy acts on or ends by: Envoy's, so never orphaned.
-  for (const signal of ["SIGUSR1", "SIGUSR2", "SIGALRM"] as const) process.on(signal, () => forward(signal));
+  // Signals that would end this process by default (the kernel's CPU and file-size limits among them): Envoy's,
+  // which acts on them or ends by them, so that it is never left running alone.
+  for (const signal of ["SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ"] as const)
+    process.on(signal, () => forward(signal));
   const sidecar = startSidecar(sidecarSettings, { quietStartMs: STARTUP_QUIET_MS });
   const { serveAddress } = sidecarSettings.sidecar;
   if (!sidecarSettings.handoff.shutdownToken && !["127.0.0.1", "::1", "localhost"].includes(serveAddress))

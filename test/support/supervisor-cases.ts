@@ -201,7 +201,7 @@ export function supervisorCases(cli: string[]): void {
   });
 
   describe("other signals", () => {
-    test("without --hot-restart, SIGHUP is passed to Envoy; SIGUSR1, SIGALRM and SIGUSR2 always are, never ending the supervisor alone", async () => {
+    test("without --hot-restart, SIGHUP is passed to Envoy; SIGUSR1, SIGALRM, SIGXCPU and SIGUSR2 always are, never ending the supervisor alone", async () => {
       const { supervisor } = await startSupervised([], [], { cli });
       supervisor.proc.kill("SIGHUP");
       await supervisor.waitForLog(fakeSaid("sighup"), 2000);
@@ -209,6 +209,8 @@ export function supervisorCases(cli: string[]): void {
       await supervisor.waitForLog(fakeSaid("sigusr1"), 2000);
       supervisor.proc.kill("SIGALRM");
       await supervisor.waitForLog(fakeSaid("sigalrm"), 2000);
+      supervisor.proc.kill("SIGXCPU");
+      await supervisor.waitForLog(fakeSaid("sigxcpu"), 2000);
       expect(supervisor.lines.filter(fakeSaid("started"))).toHaveLength(1);
       // The fake leaves on SIGUSR2 (as a replaced epoch does): the supervisor exits with it, Envoy's code.
       supervisor.proc.kill("SIGUSR2");

@@ -1,5 +1,5 @@
 import type { LineError, ProgramLine, ProgramSettings } from "../../check/checks.ts";
-import { checkInput, checkPods } from "../../check/checks.ts";
+import { checkInput, checkPods, PROGRAM_NAMES } from "../../check/checks.ts";
 import { ManifestError, readManifests } from "../../check/manifests.ts";
 import { podTemplates, UNKNOWN_VALUE } from "../../check/pods.ts";
 import { formatJson, formatSummary, formatTable, printable } from "../../check/report.ts";
@@ -33,8 +33,6 @@ export const options = {
   },
 };
 
-/** The names this program is started by: its own, and Contour's and Envoy Gateway's (the image links them). */
-const PROGRAM_NAMES = new Set(["envoy-shutdown-manager", "contour", "envoy-gateway"]);
 const OWN_COMMANDS: Record<string, ProgramCommand> = { "shutdown-manager": sidecarCommand, shutdown: hookCommand, run: runCommand };
 const ROLES: Record<string, ProgramLine["role"]> = { "shutdown-manager": "sidecar", shutdown: "hook", run: "supervisor" };
 const TOOLS = { contour: "Contour", "envoy-gateway": "Envoy Gateway" };

@@ -233,8 +233,7 @@ function hookOwnsTheDrain(drainTable: OptionGroup) {
 /** Why no drain on a dialect's hook line can complete, in that line's flag names (`drainTable`'s). */
 export function hookLineContradiction(drainTable: OptionGroup, drain: DrainSettings): string | undefined {
   const flagOf = (setting: string) => `--${drainTable[setting]?.flag ?? setting}`;
-  if (drain.drainTimeoutMs === AT_ONCE_MS)
-    return `${flagOf("drainTimeoutMs")} at or below ${formatDuration(AT_ONCE_MS)} gives up at the first connection count`;
+  if (drain.drainTimeoutMs === AT_ONCE_MS) return `${flagOf("drainTimeoutMs")} at or below ${formatDuration(AT_ONCE_MS)} gives up at once`;
   return drainContradiction(drain, flagOf);
 }
 
@@ -246,7 +245,9 @@ export function hookLineContradiction(drainTable: OptionGroup, drain: DrainSetti
 function drainsItself(drainTable: OptionGroup) {
   return <S extends Omit<HookSettings, "handoff"> & { handoff: Pick<HookSettings["handoff"], "readyFile"> }>(read: S) => {
     const contradiction = hookLineContradiction(drainTable, read.drain);
-    const warning = `${contradiction}: run as written, the deadline ends the drain`;
+    const { drainDelayMs, healthCheckFailDelayMs, drainTimeoutMs } = read.drain;
+    const unfailed = drainDelayMs + healthCheckFailDelayMs >= drainTimeoutMs ? ", before Envoy's health checks are failed" : "";
+    const warning = `${contradiction}: run as written, the deadline ends the drain${unfailed}`;
     return {
       ...read,
       handoff: { ...read.handoff, servePort: 0, shutdownToken: undefined },
