@@ -45,11 +45,12 @@ for command in "${!package_of[@]}"; do command -v "$command" >/dev/null || missi
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || skip "missing ${missing[*]} and no apt-get to install them"
   echo "installing from Debian's packages: ${missing[*]}"
-  install() {
+  # Not named `install`: the stand-in base copies bun in with coreutils' install(1) further down.
+  apt_install() {
     DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=300 -qq install -y --no-install-recommends "${missing[@]}" \
       >/dev/null
   }
-  install || { timeout 300 apt-get -o DPkg::Lock::Timeout=300 -qq update && install; } ||
+  apt_install || { timeout 300 apt-get -o DPkg::Lock::Timeout=300 -qq update && apt_install; } ||
     skip "apt-get could not install ${missing[*]}"
   for command in "${!package_of[@]}"; do command -v "$command" >/dev/null || skip "$command is not on PATH even after apt-get"; done
 fi
@@ -171,8 +172,7 @@ debian_root() {
 make_bun_base() {
   debian_root || return 1
   local root=$work/debian
-  install -m 0755 "$bun" "$root/usr/local/bin/bun"
-  ln -sf bun "$root/usr/local/bin/bunx"
+  install -m 0755 "$bun" "$root/usr/local/bin/bun" && ln -sf bun "$root/usr/local/bin/bunx" || return 1
   tar -C "$root" --numeric-owner -cf - . | bound=300 pm import -q \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'WORKDIR /home/bun/app' --change 'CMD ["/usr/local/bin/bun"]' - "$build_base" >/dev/null
