@@ -79,8 +79,6 @@ process.on("SIGTERM", () => {
 process.on("SIGINT", () => void exit(0, "SIGINT"));
 process.on("SIGHUP", () => report("sighup"));
 process.on("SIGUSR1", () => report("sigusr1"));
-process.on("SIGALRM", () => report("sigalrm"));
-process.on("SIGXCPU", () => report("sigxcpu"));
 // Replaced by a newer epoch: stop serving admin (the new one takes it), then leave by itself.
 process.on("SIGUSR2", () => {
   report("replaced");
