@@ -318,9 +318,12 @@ export class Drain {
     this.snapshot.startedAt = this.clock.now();
     void this.deadline();
     void this.endByOuterDeadline();
+    // Ended before it started (the hook's ready file, or the wait for it, on a sidecar that does not drain): whoever
+    // ended it has said how, and this drain counted nothing to add.
+    const endedElsewhere = this.ended.signal.aborted;
     let ended: DrainEnded;
     try {
-      if (!this.ended.signal.aborted) {
+      if (!endedElsewhere) {
         log.info("drain started", { admin_address: this.admin.address, drain_timeout: formatDuration(this.settings.drainTimeoutMs) });
         if (this.events) this.eventsPosted.push(this.events.started(this.settings));
       }
@@ -333,7 +336,7 @@ export class Drain {
       }
     }
     this.end(ended.phase, ended.reason); // also stops the deadline's wait
-    return this.finish(ended);
+    return this.finish(ended, !endedElsewhere);
   }
 
   /** Ends the drain when --drain-timeout passes: failed if the address only ever refused, else timed out. */
@@ -473,8 +476,8 @@ export class Drain {
     return first === Number.POSITIVE_INFINITY ? undefined : Math.max(0, first);
   }
 
-  /** Records the outcome, logs it once, and settles every waiter. */
-  private finish(ended: DrainEnded): DrainOutcome {
+  /** Records the outcome, logs it once (when `logged`), and settles every waiter. */
+  private finish(ended: DrainEnded, logged: boolean): DrainOutcome {
     const outcome: DrainOutcome = {
       phase: ended.phase,
       reason: ended.reason,
@@ -483,6 +486,14 @@ export class Drain {
       elapsedMs: this.elapsedMs(),
     };
     Object.assign(this.snapshot, { phase: outcome.phase, reason: outcome.reason, finishedAt: this.clock.now() });
+    if (logged) this.logOutcome(outcome);
+    if (this.events && this.eventsPosted.length > 0) this.eventsPosted.push(this.events.finished(outcome, this.snapshot));
+    this.finished?.resolve(outcome);
+    return outcome;
+  }
+
+  /** The one line that says how the drain ended, and what held it when it did not drain. */
+  private logOutcome(outcome: DrainOutcome): void {
     const fields = { reason: outcome.reason, open_connections: outcome.openConnections, elapsed: formatDuration(outcome.elapsedMs) };
     if (outcome.reason === "long_lived" && outcome.traffic) log.warn(`drain complete; ${this.longLivedText(outcome.traffic)}`, fields);
     else if (outcome.phase === "drained") log.info("drain complete", fields);
@@ -500,9 +511,6 @@ export class Drain {
     else if (outcome.reason === "envoy_unreachable")
       log.error(`drain failed: Envoy's admin API never answered at ${this.admin.address}; check --admin-address`, fields);
     else log.error("drain failed", fields);
-    if (this.events && this.eventsPosted.length > 0) this.eventsPosted.push(this.events.finished(outcome, this.snapshot));
-    this.finished?.resolve(outcome);
-    return outcome;
   }
 
   /** "2 long-lived sessions left to be cut: ingress_http=2": what a drain that spent the budget leaves. */

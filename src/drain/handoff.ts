@@ -18,7 +18,8 @@ export interface HandoffSettings {
 
 /** The token of an Authorization header in the Bearer scheme, whose name is case-insensitive (RFC 9110); else undefined. */
 export function bearerToken(header: string | null | undefined): string | undefined {
-  return header?.slice(0, 7).toLowerCase() === "bearer " ? header.slice(7) : undefined;
+  // HTTP allows more than one space after the scheme; a token has none in it.
+  return header?.slice(0, 7).toLowerCase() === "bearer " ? header.slice(7).trimStart() : undefined;
 }
 
 /** How often a waiting sidecar looks for the ready file: well within the hand-off's 20 ms budget. */
