@@ -11,11 +11,12 @@ RUN --mount=type=secret,id=npm_ca \
  && bun install --production --ignore-scripts --frozen-lockfile "$@"
 COPY tsconfig.json ./
 COPY src ./src
-# The flags of `npm run build` (a test keeps them equal): --bytecode, precompiled JavaScript for a faster start, as
+# The flags of `npm run build` (a test keeps them equal): --bytecode, precompiled JavaScript for a faster start;
+# --splitting, the commands other than the sidecar in chunks of their own, which an idle sidecar never loads; as
 # ES modules (less start-up memory than the CommonJS default); --compile-jit-policy, start-up code left to the
 # interpreter (docs/benchmarks.md); and no .env or bunfig.toml read from the working directory: flags and
 # ENVOY_SHUTDOWN_* variables are the only settings.
-RUN bun build src/cli/main.ts --compile --minify --bytecode --format esm --compile-jit-policy 10 --no-compile-autoload-dotenv --no-compile-autoload-bunfig --outfile /out/local-bin/envoy-shutdown-manager
+RUN bun build src/cli/main.ts --compile --minify --bytecode --splitting --format esm --compile-jit-policy 10 --no-compile-autoload-dotenv --no-compile-autoload-bunfig --outfile /out/local-bin/envoy-shutdown-manager
 # The names Contour's and Envoy Gateway's manifests start their shutdown managers by, so that swapping the image is
 # all a drop-in takes: started as `contour` or `envoy-gateway`, `envoy shutdown-manager|shutdown` speaks that tool's flags.
 RUN mkdir -p /out/bin \

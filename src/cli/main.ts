@@ -2,12 +2,14 @@
 /**
  * The executable: the program's citty definition, run by this file rather than by citty's runner, so that flags are
  * read strictly (unknown flags, booleans, environment variables; cli/option-kinds.ts) and every mistake is one line
- * and exit code 2. Each command's module is loaded only when it is named: a sidecar evaluates neither the hook, nor
- * the supervisor, nor the dialects, nor help.
+ * and exit code 2. The sidecar, which runs for a pod's whole life, is part of this module; every other command, and
+ * help, is loaded only when it is named. The build splits those into chunks of their own (`--splitting`), so an
+ * idle sidecar holds none of their code: bundled into one module, even code never run takes heap at start.
  */
 import { version } from "../../package.json";
 import { errorMessage, OperatorError } from "../errors.ts";
 import type { ProgramCommand } from "./command.ts";
+import shutdownManager from "./commands/shutdown-manager.ts";
 import { UsageError } from "./option-kinds.ts";
 
 const load = (module: Promise<{ default: ProgramCommand }>) => module.then((loaded) => loaded.default);
@@ -15,7 +17,7 @@ const load = (module: Promise<{ default: ProgramCommand }>) => module.then((load
 export const program: ProgramCommand = {
   meta: { name: "envoy-shutdown-manager", version, description: "Drains Envoy before Kubernetes stops its pod" },
   subCommands: {
-    "shutdown-manager": () => load(import("./commands/shutdown-manager.ts")),
+    "shutdown-manager": shutdownManager,
     shutdown: () => load(import("./commands/shutdown.ts")),
     status: () => load(import("./commands/status.ts")),
     run: () => load(import("./commands/run.ts")),
