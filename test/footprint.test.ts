@@ -45,12 +45,14 @@ describe("what the sidecar's start loads", () => {
     expect([...sidecar.packages].filter((name) => FORBIDDEN.includes(name))).toEqual([]);
   });
 
-  test("nor the code only a drain or some starts need: the Kubernetes client, `check`, the hook, the supervisor, the dialects", () => {
+  test("nor the code only a drain, a scrape or some starts need: the Kubernetes client, /status and /metrics, `check`, the hook, the supervisor, the dialects", () => {
     const reached = [...sidecar.files].map((file) => file.slice(ROOT.length));
     const lazy = [
       "src/kube/pod-events.ts",
       "src/kube/grace-period.ts",
       "src/kube/in-cluster.ts",
+      "src/sidecar/status.ts",
+      "src/sidecar/metrics.ts",
       "src/check/",
       "src/hook/",
       "src/supervisor/",

@@ -5,8 +5,7 @@ import { bearerToken } from "../drain/handoff.ts";
 import { OperatorError } from "../errors.ts";
 import { log } from "../log.ts";
 import { HANDOFF_HEADER } from "./client.ts";
-import { renderMetrics } from "./metrics.ts";
-import { type SidecarCounters, type StatusSettings, statusReport } from "./status.ts";
+import type { SidecarCounters, StatusSettings } from "./status.ts";
 
 /** A request body this server would ever need: none. Anything larger is refused (413). */
 const MAX_REQUEST_BODY_BYTES = 1024;
@@ -208,12 +207,18 @@ export function startServer(options: ServerOptions): Server<undefined> {
     "/shutdown": shutdown,
     // Envoy Gateway's path for the same hook, so its Envoy containers work unchanged.
     "/shutdown/ready": shutdown,
-    "/status": { GET: () => Response.json(statusReport(drain.snapshot, counters, options.settings)) },
+    // Their renderers load at the first request: an idle sidecar that is never asked holds none of their code.
+    "/status": {
+      GET: () => import("./status.ts").then(({ statusReport }) => Response.json(statusReport(drain.snapshot, counters, options.settings))),
+    },
     "/metrics": {
       GET: () =>
-        new Response(renderMetrics(drain.snapshot, counters), {
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-        }),
+        import("./metrics.ts").then(
+          ({ renderMetrics }) =>
+            new Response(renderMetrics(drain.snapshot, counters), {
+              headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+            }),
+        ),
     },
   };
   const methodsByPath = new Map<string, string[]>(Object.entries(routes).map(([path, methods]) => [path, Object.keys(methods)]));
