@@ -16,6 +16,10 @@ const USAGE = "usage: npm run fake-envoy -- [--admin-port N] [--clients N] [--st
 function readFlags(argv: string[]): { adminPort: number; clients: number; stuck: number } {
   const flags = { adminPort: 0, clients: 8, stuck: 0 };
   const names: Record<string, keyof typeof flags> = { "--admin-port": "adminPort", "--clients": "clients", "--stuck": "stuck" };
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   for (let i = 0; i < argv.length; i += 2) {
     const key = names[argv[i] ?? ""];
     const value = Number(argv[i + 1]);

@@ -23,13 +23,15 @@ const NETWORK_FAILURES: Record<string, string> = {
   EACCES: "permission denied",
   ENOENT: "no such file",
   FailedToOpenSocket: "the socket cannot be opened",
+  ConnectionClosed: "the connection closed before an answer",
+  Malformed_HTTP_Response: "the answer is not HTTP",
 };
 
-/** A failed connection in one line: what its code means, else the error's own message. */
+/** A failed connection in one line: what its code means, else its code alone (the runtime's message is not ours). */
 export function networkFailure(error: unknown): string {
   const { code } = (error ?? {}) as { code?: unknown };
-  const known = typeof code === "string" ? NETWORK_FAILURES[code] : undefined;
-  return known ? `${known} (${code})` : errorMessage(error);
+  if (typeof code !== "string") return errorMessage(error);
+  return `${NETWORK_FAILURES[code] ?? "failed"} (${code})`;
 }
 
 /** A value that is not of the form a setting takes; `expected` says what would be accepted. The CLI names the flag. */

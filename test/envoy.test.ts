@@ -9,6 +9,7 @@ import { createEnvoyAdmin, describeMissingStats } from "../src/envoy/client.ts";
 import { type ConnectionStat, countHttpConnections, countListenerConnections } from "../src/envoy/stats.ts";
 import { MAIN_LISTENER, STATS_LISTENER, TCP_LISTENER } from "./support/fake-envoy.ts";
 import { fakeEnvoy, tempDir } from "./support/fixtures.ts";
+import { onTeardown } from "./support/teardown.ts";
 
 const DEFAULT_IGNORE = readOptions(hookCommand, [], {}).admin.ignoreListeners;
 
@@ -92,6 +93,17 @@ describe("answers that are errors, never counts", () => {
     expect(error.kind).toBe("unreachable");
     expect(error.message).toContain(`no Unix socket accepts connections at ${socket}`);
     expect(error.message).not.toContain("connection refused");
+  });
+
+  test("an answer that is not HTTP says so in this program's words, not the runtime's", async () => {
+    const garbage = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { data: (socket) => void socket.end("\u0000 not HTTP at all\r\n\r\n") },
+    });
+    onTeardown(() => garbage.stop(true));
+    const error = await adminError(client(`127.0.0.1:${garbage.port}`).failHealthChecks());
+    expect(error.message).toBe("POST /healthcheck/fail: the answer is not HTTP (Malformed_HTTP_Response)");
   });
 
   test("a redirect is never followed: it is an http_status error naming where it pointed", async () => {

@@ -169,6 +169,20 @@ describe("/status and the status command", () => {
     expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
     expect(cli.stderrText()).toContain("answered HTTP 302");
   });
+
+  test("a /status document of another form is named in one line, exit 1; --json prints it as it is", async () => {
+    const partial = { phase: "drained", settings: null };
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => Response.json(partial) });
+    onTeardown(() => server.stop(true));
+    const cli = spawnCli(["status", "--serve-port", String(server.port)]);
+    expect(await within(5000, cli.exited)).toBe(1);
+    expect(cli.stderrText().trim().split("\n")).toEqual([
+      `envoy-shutdown-manager: the sidecar on 127.0.0.1:${server.port} speaks no hand-off protocol of this release (a previous release: its /status has no handoff_protocol); --json prints its answer as it is`,
+    ]);
+    const json = spawnCli(["status", "--serve-port", String(server.port), "--json"]);
+    expect(await within(5000, json.exited)).toBe(0);
+    expect(JSON.parse(await json.stdout())).toEqual(partial);
+  });
 });
 
 describe("logs", () => {

@@ -129,6 +129,8 @@ const REJECTED: [flag: string, value: string][] = [
   ["admin-address", "127.0.0.1:65536"],
   ["admin-address", "https://127.0.0.1:9001"],
   ["admin-address", "admin.sock"],
+  // Longer than a socket address holds (107 bytes).
+  ["admin-address", `/${"a".repeat(107)}`],
   ["admin-address", "http://127.0.0.1:9001/stats"],
   ["admin-timeout", "0"],
   ["admin-timeout", "2"],
@@ -143,6 +145,8 @@ const REJECTED: [flag: string, value: string][] = [
   ["check-interval", "99ms"],
   ["shutdown-token", "tökén"],
   ["shutdown-token", "two words"],
+  // Empty (an empty Secret key) would turn authorization off in silence.
+  ["shutdown-token", ""],
   ["min-open-connections", "-1"],
   ["min-open-connections", "1.5"],
   ["min-open-connections", "many"],
@@ -182,6 +186,11 @@ describe("rejected values", () => {
     const flags = Object.values(sidecarCommand).flatMap((group) => Object.values(group).map((option) => option.flag));
     // The ready file's one rule (not a directory) is checked at start: see the test below.
     expect(flags.filter((flag) => !covered.has(flag)).sort()).toEqual(["ready-file", "serve-address"]);
+  });
+
+  test("an empty --serve-address is refused (Bun would listen on every interface); an empty variable is unset", () => {
+    expect(() => read(["--serve-address="])).toThrow('--serve-address "" is not valid: expected an address to listen on');
+    expect(read([], { ENVOY_SHUTDOWN_SERVE_ADDRESS: "" }).sidecar.serveAddress).toBe("0.0.0.0");
   });
 
   test("a ready file path that is a directory is rejected before anything starts, by every command that takes one", async () => {

@@ -91,6 +91,28 @@ describe("the sidecar removes on start only a ready file it wrote", () => {
     expect(readFileSync(foreign, "utf8")).toBe("static_resources: {}\n");
   });
 
+  test("a sidecar that cannot listen touches none: exit 2, the stale ready file still there", async () => {
+    const path = join(tempDir(), "ok");
+    writeFileSync(path, "drained\n");
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+    try {
+      const sidecar = spawnCli([
+        "shutdown-manager",
+        "--serve-address",
+        "127.0.0.1",
+        "--serve-port",
+        String(taken.port),
+        "--ready-file",
+        path,
+      ]);
+      expect(await within(5000, sidecar.exited)).toBe(2);
+      expect(sidecar.stderrText()).toContain("cannot listen");
+      expect(readFileSync(path, "utf8")).toBe("drained\n");
+    } finally {
+      taken.stop(true);
+    }
+  });
+
   test("an empty file, as Contour's and Envoy Gateway's hooks leave, is a stale ready file: removed", async () => {
     const path = join(tempDir(), "ok");
     writeFileSync(path, "");

@@ -264,6 +264,13 @@ describe("hostile requests", () => {
     await Bun.sleep(200);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
   });
+
+  test("a CONNECT, whose target is no path, is a bad request, not a server error", async () => {
+    const { sidecar } = await sidecarScenario({ envoy: { connections: 0 } });
+    const answer = await rawRequest(sidecar.url, "CONNECT 127.0.0.1:1 HTTP/1.1");
+    expect(answer).toStartWith("HTTP/1.1 400");
+    expect(sidecar.lines.filter((line) => line.level === "error")).toEqual([]);
+  });
 });
 
 /** What a previous release's hook posted to join: its drain settings, here ones that would loosen and unbound a drain. */

@@ -1,6 +1,6 @@
 /** The program's one command shape, and the command that reads a flag table into settings and runs them. */
 import type { ArgsDef, CommandContext, CommandDef, CommandMeta } from "citty";
-import { checkReadyFileWritable, claimReadyFile, type HandoffSettings, ReadyFileRefused } from "../drain/handoff.ts";
+import { checkReadyFileWatchable, checkReadyFileWritable, type HandoffSettings, ReadyFileRefused } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { configureLogging, type LoggingOptions, log } from "../log.ts";
@@ -97,7 +97,7 @@ export type ReadyFileUse = "watch" | "write";
 async function checkReadyFile(path: string | undefined, use: ReadyFileUse): Promise<void> {
   if (path === undefined) return;
   try {
-    await (use === "watch" ? claimReadyFile(path) : checkReadyFileWritable(path));
+    await (use === "watch" ? checkReadyFileWatchable(path) : checkReadyFileWritable(path));
   } catch (error) {
     throw error instanceof ReadyFileRefused ? new UsageError(error.message) : error;
   }

@@ -33,8 +33,8 @@ export interface Option<T> {
   valueHint: string;
   /** Booleans take no value (`--x`, `--no-x`) or `--x=<true|false|1|0|yes|no>`. */
   boolean: boolean;
-  /** An empty value means "none", from the flag and its environment variable alike; elsewhere an empty variable is unset. */
-  emptyMeansNone?: boolean;
+  /** An empty environment variable is read as an empty flag is (the ready file's "none", the token's refusal); elsewhere it counts as unset. */
+  readsEmptyVariable?: boolean;
   /** Shapes only what the command prints (`--json`, `--format`): read from the command line alone, no variable. */
   outputOnly?: boolean;
   /** Turns the text into the value; throws InvalidValue saying what would be accepted. */
@@ -137,7 +137,7 @@ interface TextSpec {
   default: string | undefined;
   description: string;
   valueHint: string;
-  emptyMeansNone?: boolean;
+  readsEmptyVariable?: boolean;
 }
 
 /** Free text, or text turned into a value by `parse`. */
@@ -224,7 +224,7 @@ function readOption(spec: Option<unknown>, given: Map<string, string>, env: Reco
   const [source, raw] =
     fromFlag !== undefined
       ? [`--${spec.flag}`, fromFlag]
-      : fromEnv !== undefined && (fromEnv !== "" || spec.emptyMeansNone)
+      : fromEnv !== undefined && (fromEnv !== "" || spec.readsEmptyVariable)
         ? [variable, fromEnv]
         : ["default", spec.default];
   if (raw === undefined) return undefined;

@@ -23,11 +23,12 @@ function parseListenerPatterns(value: string): RegExp[] {
 }
 
 /**
- * A bearer token, or none for an empty value. Visible ASCII only: kubelet sends an httpGet header's value as bytes,
- * so any other character (or a space, trimmed off a header) could never match.
+ * A bearer token. Visible ASCII only: kubelet sends an httpGet header's value as bytes, so any other character (or a
+ * space, trimmed off a header) could never match. An empty one (an empty Secret key) is refused: taken as none, it
+ * would turn authorization off in silence. (Unset, the setting is undefined: the flag has no default.)
  */
 function parseShutdownToken(token: string): string | undefined {
-  if (token === "") return undefined;
+  if (token === "") throw new InvalidValue("a token; it is empty (leave it out to serve /shutdown without one)");
   if (!/^[\x21-\x7e]+$/.test(token)) throw new InvalidValue("a token of visible ASCII characters (no spaces, no other characters)");
   return token;
 }
@@ -131,14 +132,14 @@ export const handoffOptions = {
     description:
       "File the preStop hook writes, its outcome inside, when its drain ends; its appearance releases every waiting /shutdown (empty: none)",
     parse: parseReadyFilePath,
-    emptyMeansNone: true,
+    readsEmptyVariable: true,
   }),
   shutdownToken: text("shutdown-token", {
     default: undefined,
     valueHint: "token",
     description: "When set, /shutdown requires `Authorization: Bearer <token>` (visible ASCII characters, no spaces)",
     parse: parseShutdownToken,
-    emptyMeansNone: true,
+    readsEmptyVariable: true,
   }),
 } as const satisfies OptionGroup;
 
@@ -148,6 +149,11 @@ export const serveOptions = {
     default: "0.0.0.0",
     valueHint: "address",
     description: "Address the sidecar listens on (:: for IPv6)",
+    // Bun takes an empty hostname as every interface, while naming it "localhost".
+    parse: (address: string) => {
+      if (address === "") throw new InvalidValue("an address to listen on (0.0.0.0 for every interface)");
+      return address;
+    },
   }),
   healOnStart: toggle("heal-on-start", true, "On start, undo a drain left behind by an earlier run of this sidecar"),
 } as const satisfies OptionGroup;

@@ -56,16 +56,27 @@ const MAX_OWN_BYTES = 16;
 const isReadyFileText = (text: string) => ["", "drained", "timed_out", "failed"].includes(text.trim());
 
 /**
- * Readies a path for a sidecar that watches it: refuses anything but nothing or a ready file, and removes a ready
- * file left by an earlier run (an emptyDir outlives a container restart). A typo must never delete another file.
+ * Whether a ready file left by an earlier run is at a path a sidecar watches (an emptyDir outlives a container
+ * restart); anything but nothing or a ready file is refused. A typo must never delete another file.
  */
-export async function claimReadyFile(path: string): Promise<void> {
+async function staleReadyFile(path: string): Promise<boolean> {
   // The usual case, nothing there, is settled without starting Bun's thread pool (see footprint.ts).
-  if (holdsNoFile(path)) return;
+  if (holdsNoFile(path)) return false;
   const found = await inspectReadyFile(path);
-  if (found.kind === "none") return;
+  if (found.kind === "none") return false;
   if (found.kind === "other") throw new ReadyFileRefused(path, `${found.what}, not a ready file`);
   if (!isReadyFileText(found.text)) throw new ReadyFileRefused(path, "a file this program did not write; it is left alone");
+  return true;
+}
+
+/** Refuses, before a sidecar starts, a path it could not watch. */
+export async function checkReadyFileWatchable(path: string): Promise<void> {
+  await staleReadyFile(path);
+}
+
+/** Removes a ready file left by an earlier run, looked at again: only once the sidecar serves, so a failed start touches nothing. */
+export async function removeStaleReadyFile(path: string): Promise<void> {
+  if (!(await staleReadyFile(path))) return;
   await Bun.file(path).delete();
   log.warn("removed a stale ready file from an earlier run", { ready_file: path });
 }

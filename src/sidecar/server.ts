@@ -232,6 +232,8 @@ export function startServer(options: ServerOptions): Server<undefined> {
       routes,
       // Only what the routes did not take: an unknown path, or a known path with the wrong method.
       fetch(request) {
+        // A request target that is no path (CONNECT's host:port) names nothing served here.
+        if (!URL.canParse(request.url)) return text(400, "bad request target\n");
         const path = new URL(request.url).pathname;
         const methods = methodsByPath.get(path);
         // A route's own method reaching here came by another spelling of its path (`/./shutdown`): no route.

@@ -1,10 +1,11 @@
 /** The long-running sidecar: serves the hook endpoints, checks Envoy on start, and hands off cleanly on SIGTERM. */
 import type { Server } from "bun";
-import { Drain, type DrainOutcome } from "../drain/drain.ts";
-import { type HandoffSettings, watchReadyFile } from "../drain/handoff.ts";
+import { Drain, type DrainOutcome, type FinalPhase } from "../drain/drain.ts";
+import { type HandoffSettings, removeStaleReadyFile, watchReadyFile } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import { createEnvoyAdmin, type EnvoyAdminOptions } from "../envoy/client.ts";
+import { errorMessage } from "../errors.ts";
 import { podEventsOnDemand, podGraceDeadlineOnDemand } from "../kube/on-demand.ts";
 import { log } from "../log.ts";
 import { realClock } from "../wait.ts";
@@ -49,7 +50,7 @@ export interface SidecarOptions {
   quietStartMs?: number;
 }
 
-/** Starts the sidecar: removes a stale ready file, serves, watches the ready file, checks Envoy in the background. */
+/** Starts the sidecar: serves, removes a stale ready file, watches the ready file, checks Envoy in the background. */
 export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: SidecarOptions = {}): Sidecar {
   const admin = createEnvoyAdmin(settings.admin);
   const drain = new Drain(settings.drain, admin, {
@@ -64,22 +65,31 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
   const { readyFile } = settings.handoff;
   const { drainOwner = "sidecar" } = settings.sidecar;
   // A drain finished by the hook in another container releases our waiters too. The file is looked for only while
-  // someone waits on the drain: an idle sidecar does no work at all. (A stale one was removed before start.)
+  // someone waits on the drain: an idle sidecar does no work at all.
   let stopWatching: (() => void) | undefined;
+  // A ready file left by an earlier run is removed once the server listens, so a start that fails touches nothing;
+  // the file is read only after that. False when it could not be removed: then it is never read.
+  let readyFileUsable: Promise<boolean> = Promise.resolve(true);
+  let watching = false;
   const watchForHandoff = () => {
-    if (!readyFile || stopWatching || stopped.signal.aborted) return;
-    stopWatching = watchReadyFile(readyFile, (phase) => {
-      // A hook that gave up (its own deadline, shorter than ours) does not end the drain this sidecar owns.
-      if (drainOwner === "sidecar" && phase !== "drained") {
+    if (!readyFile || watching) return;
+    watching = true;
+    void readyFileUsable.then((usable) => {
+      if (usable && !stopped.signal.aborted) stopWatching = watchReadyFile(readyFile, onReadyFile);
+    });
+  };
+  const onReadyFile = (phase: FinalPhase) => {
+    // A hook that gave up (its own deadline, shorter than ours) does not end the drain this sidecar owns.
+    if (drainOwner === "sidecar" && phase !== "drained") {
+      if (drain.snapshot.phase === "draining")
         log.warn(`ready file says ${phase}: the hook's drain ended, this sidecar's own goes on to its end or deadline`, {
           ready_file: readyFile,
         });
-        return;
-      }
-      log.info(`ready file appeared: the preStop hook's drain ended ${phase}`, { ready_file: readyFile, phase });
-      void drain.endWith(phase, "handed_off");
-      handoff.resolve();
-    });
+      return;
+    }
+    log.info(`ready file appeared: the preStop hook's drain ended ${phase}`, { ready_file: readyFile, phase });
+    void drain.endWith(phase, "handed_off");
+    handoff.resolve();
   };
   let waitBounded = false;
   /** Waits for the hook's ready file, bounded by this sidecar's own deadline: the drain is the hook's. */
@@ -121,6 +131,14 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
     settings: { drainOwner, adminAddress: admin.address, envoyAnswered: () => admin.answered, readyFile },
   });
   log.info("shutdown-manager listening", { address: server.hostname, port: server.port, admin_address: admin.address });
+  if (readyFile)
+    readyFileUsable = removeStaleReadyFile(readyFile).then(
+      () => true,
+      (error) => {
+        log.error(`${errorMessage(error)}: the hook's ready file cannot be told from it, so it is not read`, { ready_file: readyFile });
+        return false;
+      },
+    );
   // In the background: /healthz must answer at once, even while Envoy is slow to tell its state or not up yet.
   const startupCheck = checkEnvoyOnStart(admin, drain, {
     heal: settings.sidecar.healOnStart,
@@ -139,7 +157,7 @@ export function startSidecar(settings: SidecarSettings, { quietStartMs = 0 }: Si
   }
 
   /** Whether the hook of another container already finished the drain (its ready file is there). */
-  const handedOff = async () => readyFile !== undefined && (await Bun.file(readyFile).exists());
+  const handedOff = async () => readyFile !== undefined && (await readyFileUsable) && (await Bun.file(readyFile).exists());
 
   return {
     server,

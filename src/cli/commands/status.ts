@@ -1,5 +1,6 @@
+import { OperatorError } from "../../errors.ts";
 import { configureLogging } from "../../log.ts";
-import { fetchStatus } from "../../sidecar/client.ts";
+import { fetchStatus, handoffProblem } from "../../sidecar/client.ts";
 import { formatStatus } from "../../sidecar/status.ts";
 import type { ProgramCommand } from "../command.ts";
 import { flagArgs, readOptions, toggle } from "../option-kinds.ts";
@@ -25,6 +26,10 @@ export default {
     const settings = readOptions(options, rawArgs);
     await configureLogging(settings.log);
     const report = await fetchStatus(settings.status.servePort, 5000);
+    // Readable lines need this release's fields; --json prints whatever answered.
+    const problem = settings.status.json ? undefined : handoffProblem(report);
+    if (problem)
+      throw new OperatorError(`the sidecar on 127.0.0.1:${settings.status.servePort} ${problem}; --json prints its answer as it is`);
     process.stdout.write(settings.status.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
     return 0;
   },
