@@ -11,6 +11,7 @@ import type { StatusReport } from "../src/sidecar/status.ts";
 import { openClients } from "./support/clients.ts";
 import { closesAfter, fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { SOURCE_CLI, spawnCli, startManager, within } from "./support/process.ts";
+import { sidecarScenario } from "./support/scenario.ts";
 import { onTeardown } from "./support/teardown.ts";
 
 /** Parses /metrics with a real exposition-format parser, and checks what it lets through. */
@@ -182,6 +183,19 @@ describe("/status and the status command", () => {
     const json = spawnCli(["status", "--serve-port", String(server.port), "--json"]);
     expect(await within(5000, json.exited)).toBe(0);
     expect(JSON.parse(await json.stdout())).toEqual(partial);
+  });
+
+  test("a /status of this protocol whose split is of another form, or a body cut short, is one line and exit 1", async () => {
+    const status = (await (await fetch(`${(await sidecarScenario()).url}/status`)).json()) as Record<string, unknown>;
+    for (const body of [JSON.stringify({ ...status, traffic: {} }), JSON.stringify(status).slice(0, 40)]) {
+      const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(body) });
+      onTeardown(() => server.stop(true));
+      const cli = spawnCli(["status", "--serve-port", String(server.port)]);
+      expect(await within(5000, cli.exited)).toBe(1);
+      expect(cli.stderrText().trim().split("\n")).toHaveLength(1);
+      expect(cli.stderrText()).not.toContain("unexpected error");
+      expect(cli.stderrText()).not.toContain("Parse error");
+    }
   });
 });
 

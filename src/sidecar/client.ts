@@ -32,7 +32,7 @@ export async function fetchStatus(port: number, timeoutMs = SIDECAR_ANSWER_TIMEO
     // A redirect is an answer, not a sidecar's: never followed (it could point anywhere).
     const response = await fetch(url, { signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout, redirect: "manual" });
     if (!response.ok) throw new SidecarUnavailable(`${url} answered HTTP ${response.status}`);
-    const report = (await response.json()) as StatusReport;
+    const report = (await response.json().catch(() => undefined)) as StatusReport | undefined;
     if (typeof report?.phase !== "string") throw new SidecarUnavailable(`${url} did not answer with a sidecar's status`);
     return report;
   } catch (error) {
@@ -77,6 +77,7 @@ const HANDOFF_FIELDS: Record<string, FieldCheck> = {
   drain_timeout: isString,
   quiet_period: isString,
   drain_settings: orNull(isRecord),
+  traffic: orNull((value) => isRecord(value) && isRecord((value as { by_listener?: unknown }).by_listener)),
 };
 
 /**
