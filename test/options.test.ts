@@ -239,17 +239,18 @@ describe("the CLI on bad usage", () => {
     expect(stderr).not.toContain("    at ");
   });
 
-  test("a port in use and an address that is not this machine's are one line naming the flags, exit 2", async () => {
+  test("a port in use and an address that is no address are one line naming the flags, exit 2", async () => {
     const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
-      for (const flags of [
-        ["--serve-address", "127.0.0.1", "--serve-port", String(taken.port)],
-        ["--serve-address", "no-such-host.invalid", "--serve-port", "0"],
-      ]) {
+      for (const [flags, why] of [
+        [["--serve-address", "127.0.0.1", "--serve-port", String(taken.port)], "the port is in use"],
+        [["--serve-address", "[::1", "--serve-port", "0"], "not a host name or an IP address"],
+      ] as const) {
         const cli = spawnCli(["shutdown-manager", "--ready-file", `${tempDir()}/ready`, ...flags]);
         expect(await cli.exited).toBe(2);
         const stderr = cli.stderrText().trim().split("\n");
-        expect(stderr.at(-1)).toMatch(/^envoy-shutdown-manager: --serve-address ".+" --serve-port \d+: cannot listen/);
+        expect(stderr.at(-1)).toMatch(/^envoy-shutdown-manager: --serve-address ".+" --serve-port \d+: cannot listen: /);
+        expect(stderr.at(-1)).toContain(why);
       }
     } finally {
       taken.stop(true);

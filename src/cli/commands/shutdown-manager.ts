@@ -40,9 +40,15 @@ export default sidecarCommand({
   settings: checkDrainSettings,
 });
 
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: "the port is in use, or the address is not one of this machine's",
+  // Bun's word for a hostname it cannot even parse, such as "[::1".
+  ERR_INVALID_ARG_TYPE: "not a host name or an IP address",
+};
+
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
 export function listenUsageError(error: unknown): unknown {
   if (!(error instanceof ListenError)) return error;
-  const cause = error.code === "EADDRINUSE" ? "the port is in use, or the address is not one of this machine's" : networkFailure(error);
+  const cause = LISTEN_FAILURES[String(error.code)] ?? networkFailure(error);
   return new UsageError(`--serve-address ${JSON.stringify(error.hostname)} --serve-port ${error.port}: cannot listen: ${cause}`);
 }
