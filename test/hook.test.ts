@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { openClients } from "./support/clients.ts";
+import { freePort, openClients } from "./support/clients.ts";
 import { TCP_LISTENER } from "./support/fake-envoy.ts";
 import { closesAfter, fakeEnvoy, fastDrain, tempDir } from "./support/fixtures.ts";
 import { spawnCli, within } from "./support/process.ts";
@@ -16,6 +16,17 @@ function runAlone(args: string[]) {
 }
 
 describe("draining alone", () => {
+  test("no sidecar on its --serve-port: one line says so before it drains Envoy itself", async () => {
+    const fake = await fakeEnvoy({ connections: 0 });
+    const port = freePort();
+    const cli = spawnCli(["shutdown", "--serve-port", String(port), ...fastDrain(fake.adminAddress).args]);
+    expect(await within(15_000, cli.exited)).toBe(0);
+    expect(cli.lines.map((line) => line.msg).slice(0, 2)).toEqual([
+      `no sidecar listens on 127.0.0.1:${port}; draining Envoy from here`,
+      "drain started",
+    ]);
+  });
+
   test("scripted: drains by itself, exits 0 after the count reaches 0, writes the ready file", async () => {
     const fake = await fakeEnvoy(closesAfter(4, 500));
     const { args, readyFile } = fastDrain(fake.adminAddress);

@@ -4,6 +4,7 @@ import { bearerToken } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import type { AdminAddress } from "../envoy/address.ts";
+import { isLoopbackOnly } from "../sidecar/server.ts";
 import {
   commandLine,
   type Environment,
@@ -259,8 +260,6 @@ function checkGracePeriod(w: Wiring): Finding[] {
   return findings;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
-
 /** Envoy's preStop httpGet, read as kubelet sends it: it must reach the sidecar's /shutdown, in plain HTTP, with the token. */
 function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
   const findings: Finding[] = [];
@@ -293,9 +292,9 @@ function checkHttpGet(w: Wiring, envoy: PodContainer, get: Loose): Finding[] {
       ),
     );
   const host = typeof get.host === "string" ? get.host : "";
-  const loopbackHook = w.pod.spec.hostNetwork === true && LOOPBACK.has(host);
+  const loopbackHook = w.pod.spec.hostNetwork === true && isLoopbackOnly(host);
   const serveAddress = w.settings.sidecar?.serveAddress ?? "";
-  if (LOOPBACK.has(serveAddress) && !loopbackHook && known(w.line, "sidecar.serveAddress"))
+  if (isLoopbackOnly(serveAddress) && !loopbackHook && known(w.line, "sidecar.serveAddress"))
     add(
       "prestop-unreachable",
       `the sidecar listens on ${serveAddress} only, but kubelet sends Envoy's httpGet hook from outside the pod, to its IP: the connection is refused and Envoy is stopped undrained`,

@@ -115,11 +115,14 @@ export const drainOptions = {
   ),
 } as const satisfies OptionGroup;
 
+/** The sidecar's port: where it serves, where the hook and `status` look for it. */
+export const SERVE_PORT = "8090";
+
 /** How the hook and the sidecar find each other. */
 export const handoffOptions = {
   servePort: count(
     "serve-port",
-    "8090",
+    SERVE_PORT,
     "Port of the sidecar's HTTP server (0 = any free port; for `shutdown`, 0 = never join a sidecar)",
     {
       max: 65535,
@@ -143,17 +146,23 @@ export const handoffOptions = {
   }),
 } as const satisfies OptionGroup;
 
+/**
+ * A host name, an IPv4 address or an IPv6 one (bracketed or not), refused here rather than by the listen: Bun takes
+ * an empty hostname as every interface while naming it "localhost", and says of others only an error code.
+ */
+function parseServeAddress(address: string): string {
+  const ipv6 = /^\[[\da-f:.]+\]$|^[\da-f.]*:[\da-f.]*:[\da-f:.]*$/i;
+  if (ipv6.test(address) || /^[a-z\d.-]+$/i.test(address)) return address;
+  throw new InvalidValue("an IP address or a host name, without a port (0.0.0.0 for every interface)");
+}
+
 /** How the sidecar's endpoints are served, by the sidecar and by the supervisor. */
 export const serveOptions = {
   serveAddress: text("serve-address", {
     default: "0.0.0.0",
     valueHint: "address",
     description: "Address the sidecar listens on (:: for IPv6)",
-    // Bun takes an empty hostname as every interface, while naming it "localhost".
-    parse: (address: string) => {
-      if (address === "") throw new InvalidValue("an address to listen on (0.0.0.0 for every interface)");
-      return address;
-    },
+    parse: parseServeAddress,
   }),
   healOnStart: toggle("heal-on-start", true, "On start, undo a drain left behind by an earlier run of this sidecar"),
 } as const satisfies OptionGroup;

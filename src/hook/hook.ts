@@ -163,7 +163,8 @@ async function joinSidecarDrain(
     status = await fetchStatus(port, SIDECAR_ANSWER_TIMEOUT_MS, deadline);
   } catch (error) {
     if (deadline.aborted) return timedOutWhileJoining(settings, deadline);
-    if (!(error instanceof SidecarUnavailable && error.refused)) log.warn(`${errorMessage(error)}; draining Envoy from here instead`);
+    if (error instanceof SidecarUnavailable && error.refused) log.info(`no sidecar listens on 127.0.0.1:${port}; draining Envoy from here`);
+    else log.warn(`${errorMessage(error)}; draining Envoy from here instead`);
     return undefined;
   }
   const problem = handoffProblem(status);

@@ -8,6 +8,7 @@ import { formatDuration } from "../duration.ts";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { nodeFs } from "../footprint.ts";
 import { log } from "../log.ts";
+import { isLoopbackOnly } from "../sidecar/server.ts";
 import { type SidecarSettings, startSidecar } from "../sidecar/sidecar.ts";
 
 export interface SupervisorSettings {
@@ -91,9 +92,19 @@ function startChild(command: string[], epoch: number, hotRestart: boolean): Chil
     log.info("started Envoy", { pid: proc.pid, command: argv.join(" "), ...(hotRestart ? { restart_epoch: epoch } : {}) });
     return { epoch, proc };
   } catch (error) {
-    throw new ChildStartError(`cannot start ${JSON.stringify(argv[0])}: ${errorMessage(error)}`);
+    const { code } = error as { code?: string };
+    const why = code ? `${SPAWN_FAILURES[code] ?? "the system refused to run it"} (${code})` : errorMessage(error);
+    throw new ChildStartError(`cannot start ${JSON.stringify(argv[0])}: ${why}`);
   }
 }
+
+/** Why an executable file the PATH check passed still cannot run, in this program's words rather than the runtime's. */
+const SPAWN_FAILURES: Record<string, string> = {
+  // The file is there: what is missing is the interpreter its #! line names (or, for a binary, its loader).
+  ENOENT: "the interpreter its first line (#!) names, or its loader, is not found",
+  EACCES: "permission denied",
+  ENOEXEC: "not a format this system can run",
+};
 
 /** Envoy takes a moment to open its admin API after being started: no warning while it does. */
 const STARTUP_QUIET_MS = 5000;
@@ -206,13 +217,13 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   process.on("SIGTERM", onStopSignal);
   process.on("SIGINT", onStopSignal);
   process.on("SIGHUP", onHangup);
-  // Signals that would end this process by default (the kernel's CPU and file-size limits among them): Envoy's,
-  // which acts on them or ends by them, so that it is never left running alone.
-  for (const signal of ["SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ"] as const)
+  // Signals that would end this process by default (a terminal's Ctrl-\, the kernel's CPU and file-size limits among
+  // them): Envoy's, which acts on them or ends by them, so that it is never left running alone.
+  for (const signal of ["SIGQUIT", "SIGTRAP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ"] as const)
     process.on(signal, () => forward(signal));
   const sidecar = startSidecar(sidecarSettings, { quietStartMs: STARTUP_QUIET_MS });
   const { serveAddress } = sidecarSettings.sidecar;
-  if (!sidecarSettings.handoff.shutdownToken && !["127.0.0.1", "::1", "localhost"].includes(serveAddress))
+  if (!sidecarSettings.handoff.shutdownToken && !isLoopbackOnly(serveAddress))
     log.warn(`/shutdown is served on ${serveAddress} without --shutdown-token: anything that reaches the port can drain Envoy`);
   try {
     spawnEpoch(0);

@@ -4,8 +4,10 @@
  * (supervisor-compiled.test.ts): two files, so that the two runs go in parallel.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { type KeepAliveClient, openClient, openClients } from "./clients.ts";
+import { tempDir } from "./fixtures.ts";
 import { type CliProcess, spawnCli, within } from "./process.ts";
 import { fakePid, fakeSaid, startSupervised } from "./supervised.ts";
 import { onTeardown } from "./teardown.ts";
@@ -215,6 +217,14 @@ export function supervisorCases(cli: string[]): void {
       expect(await within(5000, supervisor.exited)).toBe(128 + 14);
     });
 
+    test("SIGQUIT, a terminal's Ctrl-\\, ends Envoy too: the supervisor exits with Envoy's code, nothing left running", async () => {
+      const { supervisor } = await startSupervised([], [], { cli });
+      const envoyPid = Number((await supervisor.waitForLog(fakeSaid("started"), 2000)).pid);
+      supervisor.proc.kill("SIGQUIT");
+      expect(await within(5000, supervisor.exited)).toBe(128 + 3);
+      expect(running(envoyPid)).toBe(false);
+    });
+
     test("--hot-restart: SIGHUP starts epoch 1 beside epoch 0, which leaves by itself; SIGTERM drains and stops the newest", async () => {
       const { supervisor, url } = await startSupervised(["--hot-restart"], [], { cli });
       expect(supervisor.lines.find(fakeSaid("started"))?.restart_epoch_env).toBe("0");
@@ -275,6 +285,16 @@ export function supervisorCases(cli: string[]): void {
       expect(await within(5000, run.exited)).toBe(2);
       const last = run.stderrText().trim().split("\n").at(-1);
       expect(last).toMatch(message);
+    });
+
+    test("a script whose #! interpreter is missing is one line naming that, exit 2, in this program's words", async () => {
+      const script = join(tempDir(), "envoy");
+      writeFileSync(script, "#!/nonexistent/sh\n", { mode: 0o755 });
+      const run = spawnCli(["run", "--serve-address", "127.0.0.1", "--serve-port", "0", "--", script], { cli });
+      expect(await within(5000, run.exited)).toBe(2);
+      expect(run.stderrText().trim().split("\n").at(-1)).toBe(
+        `envoy-shutdown-manager: cannot start ${JSON.stringify(script)}: the interpreter its first line (#!) names, or its loader, is not found (ENOENT)`,
+      );
     });
   });
 }

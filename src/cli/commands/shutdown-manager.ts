@@ -42,8 +42,9 @@ export default sidecarCommand({
 
 const LISTEN_FAILURES: Record<string, string> = {
   EADDRINUSE: "the port is in use, or the address is not one of this machine's",
-  // Bun's word for a hostname it cannot even parse, such as "[::1".
-  ERR_INVALID_ARG_TYPE: "not a host name or an IP address",
+  // What the resolver's failure for a name becomes, by the form of the name.
+  EINVAL: "the host name does not resolve to an address of this machine",
+  ENOENT: "the host name does not resolve to an address of this machine",
 };
 
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */

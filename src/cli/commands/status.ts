@@ -3,12 +3,17 @@ import { configureLogging } from "../../log.ts";
 import { fetchStatus, handoffProblem } from "../../sidecar/client.ts";
 import { formatStatus } from "../../sidecar/status.ts";
 import type { ProgramCommand } from "../command.ts";
-import { flagArgs, readOptions, toggle } from "../option-kinds.ts";
-import { handoffOptions, logOptions } from "../options.ts";
+import { count, flagArgs, readOptions, toggle } from "../option-kinds.ts";
+import { logOptions, SERVE_PORT } from "../options.ts";
 
 export const options = {
   status: {
-    servePort: handoffOptions.servePort,
+    // The sidecar's flag and variable, but 0, which there means any free port, names no sidecar here.
+    servePort: count("serve-port", SERVE_PORT, "Port of the sidecar whose drain status to print", {
+      min: 1,
+      max: 65535,
+      valueHint: "port",
+    }),
     json: toggle("json", false, "Print the JSON document served at /status instead of readable lines", { outputOnly: true }),
   },
   log: logOptions,
