@@ -341,9 +341,15 @@ describe("on Contour's and Envoy Gateway's command lines the hook owns the drain
     expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
     const status = (await (await fetch(`${url}/status`)).json()) as StatusReport;
     expect(status).toMatchObject({ handoff_protocol: 2, drain_owner: "hook", drain_settings: null, phase: "idle", waiters: 2 });
+    // Readably: what it waits for, and none of the counts or drain settings of a drain it does not run.
+    const readable = () => spawnCli(["status", "--serve-port", new URL(url).port]).stdout();
+    const waiting = await readable();
+    expect(waiting).toStartWith("phase:             idle: waiting for the preStop hook's ready file\nended:             -\n");
+    expect(waiting).not.toMatch(/open connections|polls|check interval/);
     writeFileSync(readyFile, "drained\n");
     expect(await within(2000, Promise.all([envoyHook, ready]))).toEqual([200, 200]);
     expect(fake.calls("/healthcheck/fail")).toHaveLength(0);
+    expect(await readable()).toMatch(/^phase: +drained \(handed_off\)\nended: +\d{4}-\d\d-\d\dT/);
   });
 
   test("its own deadline bounds the wait for the ready file; drain flags it does not use are named at start", async () => {

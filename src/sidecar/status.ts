@@ -193,19 +193,16 @@ function trafficLines(traffic: TrafficReport): string[] {
   ];
 }
 
-/** A status report as a few readable lines, for the `status` command. */
+/**
+ * A status report as a few readable lines, for the `status` command. A sidecar whose hook owns the drain counts
+ * nothing and runs with no drain settings of its own: it shows what it waits for, and when the hook's outcome came.
+ */
 export function formatStatus(report: StatusReport): string {
-  const open =
-    report.open_connections === null ? "not counted yet" : `${report.open_connections} (threshold ${report.min_open_connections})`;
+  const ledByHook = report.drain_owner === "hook";
+  const waiting = ledByHook && report.phase === "idle" && report.waiters > 0 ? ": waiting for the preStop hook's ready file" : "";
   const lines = [
-    `phase:             ${report.phase}${report.reason ? ` (${report.reason})` : ""}`,
-    `open connections:  ${open}`,
-    ...(Object.keys(report.connections_by_listener).length > 0 ? [`  by listener:     ${listing(report.connections_by_listener)}`] : []),
-    ...(report.traffic ? trafficLines(report.traffic) : []),
-    `new connections:   ${report.new_connections} in the last check interval${report.new_connections > 0 ? ` (${listing(report.new_connections_by_listener)})` : ""}${report.seconds_since_last_new_connection === null ? "" : `, last ${formatDuration(report.seconds_since_last_new_connection * 1000)} ago`}`,
-    `started:           ${report.started_at ?? "-"}`,
-    `duration:          ${report.duration_seconds === null ? "-" : formatDuration(report.duration_seconds * 1000)}`,
-    `polls:             ${report.polls}`,
+    `phase:             ${report.phase}${report.reason ? ` (${report.reason})` : ""}${waiting}`,
+    ...(ledByHook ? [`ended:             ${report.finished_at ?? "-"}`] : drainLines(report)),
     `admin errors:      ${Object.entries(report.admin_errors)
       .map(([kind, n]) => `${kind}=${n}`)
       .join(" ")}`,
@@ -213,9 +210,24 @@ export function formatStatus(report: StatusReport): string {
     `waiters:           ${report.waiters}`,
     `heals:             ${report.heals}`,
     `admin address:     ${report.admin_address}`,
-    `drain owner:       ${report.drain_owner === "hook" ? "the preStop hook (this sidecar waits for its ready file)" : "this sidecar (its flags govern the drain)"}`,
-    `check interval:    ${report.check_interval}, drain timeout ${report.drain_timeout === "0s" ? "none" : report.drain_timeout}, quiet period ${report.quiet_period === "0s" ? "off" : report.quiet_period}`,
+    `drain owner:       ${ledByHook ? "the preStop hook (this sidecar waits for its ready file)" : "this sidecar (its flags govern the drain)"}`,
     `version:           ${report.version}`,
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/** The sidecar's own drain: what it counted, and when. */
+function drainLines(report: StatusReport): string[] {
+  const open =
+    report.open_connections === null ? "not counted yet" : `${report.open_connections} (threshold ${report.min_open_connections})`;
+  return [
+    `open connections:  ${open}`,
+    ...(Object.keys(report.connections_by_listener).length > 0 ? [`  by listener:     ${listing(report.connections_by_listener)}`] : []),
+    ...(report.traffic ? trafficLines(report.traffic) : []),
+    `new connections:   ${report.new_connections} in the last check interval${report.new_connections > 0 ? ` (${listing(report.new_connections_by_listener)})` : ""}${report.seconds_since_last_new_connection === null ? "" : `, last ${formatDuration(report.seconds_since_last_new_connection * 1000)} ago`}`,
+    `started:           ${report.started_at ?? "-"}`,
+    `duration:          ${report.duration_seconds === null ? "-" : formatDuration(report.duration_seconds * 1000)}`,
+    `polls:             ${report.polls}`,
+    `check interval:    ${report.check_interval}, drain timeout ${report.drain_timeout === "0s" ? "none" : report.drain_timeout}, quiet period ${report.quiet_period === "0s" ? "off" : report.quiet_period}`,
+  ];
 }
