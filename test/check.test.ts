@@ -71,6 +71,18 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: 300 }),
     /terminationGracePeriodSeconds 300 is shorter than --drain-timeout 10m/,
   ],
+  [
+    "grace-period",
+    HTTPGET,
+    (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: "abc" }),
+    /terminationGracePeriodSeconds "abc" is not a whole number of seconds/,
+  ],
+  [
+    "grace-period",
+    HTTPGET,
+    (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: Number.POSITIVE_INFINITY }),
+    /terminationGracePeriodSeconds Infinity is not a whole number of seconds/,
+  ],
   ["prestop-missing", HTTPGET, envoy((c) => delete c.lifecycle), /Envoy has no preStop hook/],
   [
     "prestop-port",
@@ -503,8 +515,8 @@ describe("input", () => {
     }
   });
 
-  test("the summary line says what was read and found", async () => {
-    const cli = spawnCli(["check", join(EXAMPLES, HTTPGET), join(EXAMPLES, EXEC)]);
+  test("the summary line says what was read and found; a file named twice is read once", async () => {
+    const cli = spawnCli(["check", join(EXAMPLES, HTTPGET), join(EXAMPLES, EXEC), `${EXAMPLES}/./${HTTPGET}`]);
     const [code, out] = await within(10_000, Promise.all([cli.exited, cli.stdout()]));
     expect(code).toBe(0);
     expect(out).toBe("2 files, 2 documents, 2 pods wired, 0 errors, 0 warnings\n");

@@ -220,7 +220,19 @@ const siblingHttpGet = (w: Wiring) => w.line.role === "sidecar" && w.manager.kin
 
 /** The grace period against the longest drain: kubelet kills Envoy mid-drain when it is shorter. */
 function checkGracePeriod(w: Wiring): Finding[] {
-  const graceMs = (Number(w.pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_S) || 0) * 1000;
+  const written = w.pod.spec.terminationGracePeriodSeconds;
+  if (written !== undefined && !(Number.isSafeInteger(written) && Number(written) >= 0))
+    return [
+      finding(
+        "grace-period",
+        "error",
+        w.pod,
+        w.manager,
+        `terminationGracePeriodSeconds ${typeof written === "string" ? JSON.stringify(written) : String(written)} is not a whole number of seconds: the API server rejects the pod`,
+        "write the grace period as a whole number of seconds, longer than the drain",
+      ),
+    ];
+  const graceMs = Number(written ?? DEFAULT_GRACE_S) * 1000;
   // The governing drain: the sidecar's on this program's lines (a hook only waits, bounded by its own deadline), the hook's on theirs.
   const governing = w.line.dialect ? hooksOf(w).filter((hook) => hook.dialect) : [w.line, ...hooksOf(w).filter((hook) => !hook.dialect)];
   const lines = governing.filter((line) => line.settings && known(line, "drain."));

@@ -249,7 +249,15 @@ export async function readManifests(paths: string[]): Promise<Manifests> {
     }
     const stats = statOf(path);
     if (stats.isSocket()) throw new ManifestError(`${path}: a socket, not read`);
-    for (const file of stats.isDirectory() ? filesBelow(path, seen) : [path]) add(readFile(file, budget), file);
+    for (const file of stats.isDirectory() ? filesBelow(path, seen) : [path]) {
+      // A regular file named twice, or named and found in a named directory, is read once; a pipe is read as named.
+      const { dev, ino } = file === path ? stats : statOf(file);
+      if (stats.isDirectory() || stats.isFile()) {
+        if (seen.has(`${dev}:${ino}`)) continue;
+        seen.add(`${dev}:${ino}`);
+      }
+      add(readFile(file, budget), file);
+    }
   }
   return input;
 }
