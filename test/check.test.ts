@@ -83,6 +83,24 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: Number.POSITIVE_INFINITY }),
     /terminationGracePeriodSeconds Infinity is not a whole number of seconds/,
   ],
+  [
+    "grace-period",
+    HTTPGET,
+    (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: [330] }),
+    /terminationGracePeriodSeconds \[330\] is not a whole number of seconds/,
+  ],
+  [
+    "grace-period",
+    HTTPGET,
+    (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: null }),
+    /terminationGracePeriodSeconds 30 \(Kubernetes' default\) is shorter than/,
+  ],
+  [
+    "grace-period",
+    HTTPGET,
+    (docs) => Object.assign(pod(docs).spec, { terminationGracePeriodSeconds: -1 }),
+    /terminationGracePeriodSeconds -1 \(taken as 1 s\) is shorter than/,
+  ],
   ["prestop-missing", HTTPGET, envoy((c) => delete c.lifecycle), /Envoy has no preStop hook/],
   [
     "prestop-port",
@@ -334,6 +352,7 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
 
 /** Changes that Kubernetes and the program accept: each example stays free of errors, with its pod still wired. */
 const FINE: [what: string, file: string, change: (docs: Doc[]) => unknown][] = [
+  ["a host name that only looks like loopback", HTTPGET, sidecar((c) => c.args.push("--serve-address=127.example"))],
   [
     "a $(VAR) reference in args, expanded from env",
     HTTPGET,
@@ -520,6 +539,9 @@ describe("input", () => {
     const [code, out] = await within(10_000, Promise.all([cli.exited, cli.stdout()]));
     expect(code).toBe(0);
     expect(out).toBe("2 files, 2 documents, 2 pods wired, 0 errors, 0 warnings\n");
+    // Standard input redirected from a file named too (`check f - < f`) is that file.
+    const redirected = stdinCli(["check", join(EXAMPLES, HTTPGET), "-"], Bun.file(join(EXAMPLES, HTTPGET)));
+    expect(await within(10_000, new Response(redirected.stdout).text())).toBe("1 file, 1 document, 1 pod wired, 0 errors, 0 warnings\n");
   });
 
   /** The httpget example with a broken port, its documents joined by `separator`. */

@@ -4,7 +4,7 @@ import { bearerToken } from "../drain/handoff.ts";
 import type { DrainSettings } from "../drain/settings.ts";
 import { formatDuration } from "../duration.ts";
 import type { AdminAddress } from "../envoy/address.ts";
-import { isLoopbackOnly } from "../sidecar/server.ts";
+import { isLoopbackOnly } from "../sidecar/serve-address.ts";
 import {
   commandLine,
   type Environment,
@@ -220,19 +220,21 @@ const siblingHttpGet = (w: Wiring) => w.line.role === "sidecar" && w.manager.kin
 
 /** The grace period against the longest drain: kubelet kills Envoy mid-drain when it is shorter. */
 function checkGracePeriod(w: Wiring): Finding[] {
-  const written = w.pod.spec.terminationGracePeriodSeconds;
-  if (written !== undefined && !(Number.isSafeInteger(written) && Number(written) >= 0))
+  // A null is unset, as the API server reads it; a negative value it takes as 1 s (kubernetes/kubernetes#115606).
+  const written = w.pod.spec.terminationGracePeriodSeconds ?? undefined;
+  if (written !== undefined && !Number.isSafeInteger(written))
     return [
       finding(
         "grace-period",
         "error",
         w.pod,
         w.manager,
-        `terminationGracePeriodSeconds ${typeof written === "string" ? JSON.stringify(written) : String(written)} is not a whole number of seconds: the API server rejects the pod`,
+        `terminationGracePeriodSeconds ${typeof written === "number" ? written : JSON.stringify(written)} is not a whole number of seconds: the API server rejects the pod`,
         "write the grace period as a whole number of seconds, longer than the drain",
       ),
     ];
-  const graceMs = Number(written ?? DEFAULT_GRACE_S) * 1000;
+  const seconds = Number(written ?? DEFAULT_GRACE_S);
+  const graceMs = (seconds < 0 ? 1 : seconds) * 1000;
   // The governing drain: the sidecar's on this program's lines (a hook only waits, bounded by its own deadline), the hook's on theirs.
   const governing = w.line.dialect ? hooksOf(w).filter((hook) => hook.dialect) : [w.line, ...hooksOf(w).filter((hook) => !hook.dialect)];
   const lines = governing.filter((line) => line.settings && known(line, "drain."));
@@ -240,7 +242,8 @@ function checkGracePeriod(w: Wiring): Finding[] {
   const stopMs = (w.settings.supervisor?.stopTimeoutMs ?? 0) + (siblingHttpGet(w) ? (w.settings.sidecar?.hookWaitMs ?? 0) : 0);
   if (!known(w.line, "supervisor.", "sidecar.")) return [];
   const findings: Finding[] = [];
-  const grace = `terminationGracePeriodSeconds ${graceMs / 1000}${w.pod.spec.terminationGracePeriodSeconds === undefined ? " (Kubernetes' default)" : ""}`;
+  const taken = written === undefined ? " (Kubernetes' default)" : seconds < 0 ? " (taken as 1 s)" : "";
+  const grace = `terminationGracePeriodSeconds ${seconds}${taken}`;
   for (const line of lines) {
     const drain = (line.settings as ProgramSettings).drain;
     const flag = line.flag("drain.drainTimeoutMs");

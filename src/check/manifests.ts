@@ -244,6 +244,10 @@ export async function readManifests(paths: string[]): Promise<Manifests> {
   const seen = new Set<string>();
   for (const path of paths) {
     if (path === "-") {
+      // Standard input redirected from a file named too is that file.
+      const stdin = nodeFs().fstatSync(0);
+      if (stdin.isFile() && seen.has(`${stdin.dev}:${stdin.ino}`)) continue;
+      seen.add(`${stdin.dev}:${stdin.ino}`);
       add(await readStdin(budget), "<stdin>");
       continue;
     }

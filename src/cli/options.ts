@@ -5,6 +5,7 @@ import { parseAdminAddress } from "../envoy/address.ts";
 import { CONNECTION_STATS } from "../envoy/stats.ts";
 import { InvalidValue } from "../errors.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../log.ts";
+import { parseServeAddress } from "../sidecar/serve-address.ts";
 import { choice, count, duration, type OptionGroup, text, toggle } from "./option-kinds.ts";
 
 /** Splits comma-separated listener regexes, rejecting any that does not compile. */
@@ -145,16 +146,6 @@ export const handoffOptions = {
     readsEmptyVariable: true,
   }),
 } as const satisfies OptionGroup;
-
-/**
- * A host name, an IPv4 address or an IPv6 one (bracketed or not), refused here rather than by the listen: Bun takes
- * an empty hostname as every interface while naming it "localhost", and says of others only an error code.
- */
-function parseServeAddress(address: string): string {
-  const ipv6 = /^\[[\da-f:.]+\]$|^[\da-f.]*:[\da-f.]*:[\da-f:.]*$/i;
-  if (ipv6.test(address) || /^[a-z\d.-]+$/i.test(address)) return address;
-  throw new InvalidValue("an IP address or a host name, without a port (0.0.0.0 for every interface)");
-}
 
 /** How the sidecar's endpoints are served, by the sidecar and by the supervisor. */
 export const serveOptions = {

@@ -46,15 +46,6 @@ export class ListenError extends OperatorError {
   }
 }
 
-/**
- * Whether a listen address reaches this host's loopback only, in any spelling the resolver takes (`127.1`,
- * `LOCALHOST`, `::ffff:127.0.0.1`): a server there is out of reach of kubelet, which calls the pod's IP.
- */
-export function isLoopbackOnly(address: string): boolean {
-  const host = URL.parse(`http://${address.includes(":") && !address.startsWith("[") ? `[${address}]` : address}/`)?.hostname ?? "";
-  return host === "localhost" || host.startsWith("127.") || host === "[::1]" || host.startsWith("[::ffff:7f");
-}
-
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
 
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {

@@ -8,7 +8,7 @@ import { formatDuration } from "../duration.ts";
 import { errorMessage, OperatorError } from "../errors.ts";
 import { nodeFs } from "../footprint.ts";
 import { log } from "../log.ts";
-import { isLoopbackOnly } from "../sidecar/server.ts";
+import { isLoopbackOnly } from "../sidecar/serve-address.ts";
 import { type SidecarSettings, startSidecar } from "../sidecar/sidecar.ts";
 
 export interface SupervisorSettings {
@@ -116,6 +116,26 @@ const STARTUP_QUIET_MS = 5000;
  */
 const NO_USABLE_ANSWER_STOP_MS = 10_000;
 
+/**
+ * Signals sent to end a process (a terminal's Ctrl-\, a watchdog's SIGABRT, the kernel's CPU and file-size limits
+ * among them): Envoy's, which acts on them or ends by them, so that it is never left running alone. The faults a
+ * crash raises (SIGSEGV, SIGBUS, SIGILL, SIGFPE) are this process's own and end it.
+ */
+const PASSED_ON = [
+  "SIGQUIT",
+  "SIGABRT",
+  "SIGTRAP",
+  "SIGSYS",
+  "SIGIO",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGALRM",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGXCPU",
+  "SIGXFSZ",
+] as const;
+
 /** Runs the command under supervision until it exits or a stop signal has drained and stopped it; returns the exit code. */
 export async function runSupervisor(sidecarSettings: SidecarSettings, settings: SupervisorSettings, command: string[]): Promise<number> {
   if (Bun.which(command[0] ?? "") === null)
@@ -208,8 +228,9 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
     spawnEpoch(newest().epoch + 1);
   };
 
-  /** Passes a signal to each live epoch's Envoy itself (its group's leader). */
+  /** Passes a signal to each live epoch's Envoy itself (its group's leader), saying so: it may end Envoy. */
   const forward = (signal: NodeJS.Signals) => {
+    log.info(`${signal}: passed on to Envoy`);
     for (const child of live()) child.proc.kill(signal);
   };
 
@@ -217,10 +238,7 @@ export async function runSupervisor(sidecarSettings: SidecarSettings, settings: 
   process.on("SIGTERM", onStopSignal);
   process.on("SIGINT", onStopSignal);
   process.on("SIGHUP", onHangup);
-  // Signals that would end this process by default (a terminal's Ctrl-\, the kernel's CPU and file-size limits among
-  // them): Envoy's, which acts on them or ends by them, so that it is never left running alone.
-  for (const signal of ["SIGQUIT", "SIGTRAP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ"] as const)
-    process.on(signal, () => forward(signal));
+  for (const signal of PASSED_ON) process.on(signal, () => forward(signal));
   const sidecar = startSidecar(sidecarSettings, { quietStartMs: STARTUP_QUIET_MS });
   const { serveAddress } = sidecarSettings.sidecar;
   if (!sidecarSettings.handoff.shutdownToken && !isLoopbackOnly(serveAddress))

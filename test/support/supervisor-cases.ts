@@ -217,13 +217,20 @@ export function supervisorCases(cli: string[]): void {
       expect(await within(5000, supervisor.exited)).toBe(128 + 14);
     });
 
-    test("SIGQUIT, a terminal's Ctrl-\\, ends Envoy too: the supervisor exits with Envoy's code, nothing left running", async () => {
-      const { supervisor } = await startSupervised([], [], { cli });
-      const envoyPid = Number((await supervisor.waitForLog(fakeSaid("started"), 2000)).pid);
-      supervisor.proc.kill("SIGQUIT");
-      expect(await within(5000, supervisor.exited)).toBe(128 + 3);
-      expect(running(envoyPid)).toBe(false);
-    });
+    test.each([
+      ["SIGQUIT", 3],
+      ["SIGABRT", 6],
+    ] as const)(
+      "%s (a terminal's Ctrl-\\, a watchdog's abort) is passed on, said in the log: Envoy ends by it, nothing is left running",
+      async (signal, number) => {
+        const { supervisor } = await startSupervised([], [], { cli });
+        const envoyPid = Number((await supervisor.waitForLog(fakeSaid("started"), 2000)).pid);
+        supervisor.proc.kill(signal);
+        expect(await within(5000, supervisor.exited)).toBe(128 + number);
+        expect(supervisor.lines.some((line) => line.msg === `${signal}: passed on to Envoy`)).toBe(true);
+        expect(running(envoyPid)).toBe(false);
+      },
+    );
 
     test("--hot-restart: SIGHUP starts epoch 1 beside epoch 0, which leaves by itself; SIGTERM drains and stops the newest", async () => {
       const { supervisor, url } = await startSupervised(["--hot-restart"], [], { cli });

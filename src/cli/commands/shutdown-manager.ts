@@ -45,6 +45,7 @@ const LISTEN_FAILURES: Record<string, string> = {
   // What the resolver's failure for a name becomes, by the form of the name.
   EINVAL: "the host name does not resolve to an address of this machine",
   ENOENT: "the host name does not resolve to an address of this machine",
+  EAGAIN: "the host name could not be looked up (no name server answered)",
 };
 
 /** A server that cannot listen is a start-up error naming the flags and values (exit 2); other errors pass. */
