@@ -224,8 +224,14 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     sidecar((c) => c.args.push("--serve-address=127.0.0.1")),
     /the sidecar listens on 127\.0\.0\.1 only, but kubelet sends Envoy's httpGet hook from outside the pod/,
   ],
-  // Loopback in the spellings the resolver takes is loopback all the same.
-  ["prestop-unreachable", HTTPGET, sidecar((c) => c.args.push("--serve-address=127.1")), /the sidecar listens on 127\.1 only/],
+  // Loopback in any spelling is loopback all the same.
+  ["prestop-unreachable", HTTPGET, sidecar((c) => c.args.push("--serve-address=127.0.0.2")), /the sidecar listens on 127\.0\.0\.2 only/],
+  [
+    "prestop-unreachable",
+    HTTPGET,
+    sidecar((c) => c.args.push("--serve-address=0:0:0:0:0:0:0:1")),
+    /the sidecar listens on 0:0:0:0:0:0:0:1 only/,
+  ],
   ["prestop-unreachable", HTTPGET, sidecar((c) => c.args.push("--serve-address=LOCALHOST")), /the sidecar listens on LOCALHOST only/],
   [
     "prestop-unreachable",
@@ -234,6 +240,9 @@ const BROKEN: [id: string, file: string, change: (docs: Doc[]) => unknown, field
     /the sidecar listens on ::ffff:127\.0\.0\.1 only/,
   ],
   ["flags", HTTPGET, sidecar((c) => c.args.push("--serve-address=127.0.0.1:8090")), /--serve-address "127\.0\.0\.1:8090" is not valid/],
+  // The resolver reads these as names, kubelet and Go not at all: refused, as the sidecar refuses them.
+  ["flags", HTTPGET, sidecar((c) => c.args.push("--serve-address=127.1")), /--serve-address "127\.1" is not valid/],
+  ["flags", HTTPGET, sidecar((c) => c.args.push("--serve-address=[::1]:8090")), /--serve-address "\[::1\]:8090" is not valid/],
   // A token from a Secret given as `--shutdown-token=$(TOKEN)` is a token all the same.
   [
     "prestop-token",

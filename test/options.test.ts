@@ -215,10 +215,12 @@ describe("the CLI on bad usage", () => {
     [["frobnicate"], /unknown command "frobnicate"/],
     [["shutdown-manager", "--serve-port", "99999"], /--serve-port "99999" is not valid/],
     [["status", "--json=perhaps"], /--json "perhaps" is not valid/],
-    ...["[::1", " 127.0.0.1", "127.0.0.1:8090", "::1%lo", ":::", "256.0.0.1", "1.2.3.4.5", "-", "."].map((address): [string[], RegExp] => [
-      ["shutdown-manager", "--serve-address", address],
-      /--serve-address ".+" is not valid: expected an IP address or a host name, without a port/,
-    ]),
+    ...["[::1", " 127.0.0.1", "127.0.0.1:8090", "[::1]:8090", "::1%lo", ":::", "256.0.0.1", "127.1", "127.0.0.1.", "-"].map(
+      (address): [string[], RegExp] => [
+        ["shutdown-manager", "--serve-address", address],
+        /--serve-address ".+" is not valid: expected an IP address or a host name, without a port/,
+      ],
+    ),
     [["status", "--serve-port", "0"], /--serve-port "0" is not valid: expected a whole number from 1 to 65535/],
     [["envoy"], /envoy takes a command: shutdown-manager, shutdown/],
     [["envoy", "frobnicate"], /unknown command "envoy frobnicate"/],
