@@ -40,11 +40,12 @@ export default sidecarCommand({
   settings: checkDrainSettings,
 });
 
+const UNRESOLVED = "the host name does not resolve to an address of this machine";
 const LISTEN_FAILURES: Record<string, string> = {
   EADDRINUSE: "the port is in use, or the address is not one of this machine's",
   // What the resolver's failure for a name becomes, by the form of the name.
-  EINVAL: "the host name does not resolve to an address of this machine",
-  ENOENT: "the host name does not resolve to an address of this machine",
+  EINVAL: UNRESOLVED,
+  ENOENT: UNRESOLVED,
   EAGAIN: "the host name could not be looked up (no name server answered)",
 };
 
